@@ -1,0 +1,211 @@
+//! The running app, assembled from a validated manifest: engine, compiled components, data
+//! keys, per-Micro sandboxes, the router and the log writer. This is the frozen form the
+//! front door reads; nothing in it changes while serving except the Micros' own state.
+//!
+//! Serves S3, S4, S10, S16 at load time. It must not parse the manifest (that is
+//! `manifest`) nor serve HTTP (that is `server`).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use wasmtime::component::Linker;
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+
+use crate::cache::{self, CacheOutcome};
+use crate::engine::AppEngine;
+use crate::keys::DataKeys;
+use crate::logs::{AppLogs, Stream};
+use crate::manifest::{Manifest, MicroSection};
+use crate::micro::{Micro, Status};
+use crate::sandbox::MicroSandbox;
+use crate::sandbox::env::{self, Override, Presets};
+use crate::sandbox::fs::{self, TmpDir};
+use crate::server::headers::TrustedProxies;
+use crate::server::router::{Route, Router};
+use crate::store::StoreData;
+
+/// What the command line adds to the manifest.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// `--state-dir`; default `.micro-wasm/` beside app.toml.
+    pub state_dir: Option<PathBuf>,
+    /// `--env-file` then `--env` values, in order.
+    pub env: Vec<Override>,
+    /// `--trusted-proxy` CIDRs.
+    pub trusted_proxies: Vec<String>,
+}
+
+/// The app, ready to serve.
+pub struct App {
+    pub name: String,
+    pub hostname: String,
+    pub state_dir: PathBuf,
+    pub micros: Vec<Arc<Micro>>,
+    pub router: Router,
+    pub trusted: TrustedProxies,
+    pub logs: AppLogs,
+    pub engine: AppEngine,
+}
+
+/// The state dir used for `manifest` unless `--state-dir` says otherwise.
+pub fn state_dir(manifest: &Manifest, opts: &Options) -> PathBuf {
+    opts.state_dir
+        .clone()
+        .unwrap_or_else(|| manifest.dir.join(".micro-wasm"))
+}
+
+impl App {
+    /// Loads everything `manifest` names. `listen` is the bound address (its port is `PORT`,
+    /// and it is the hostname when `[app] hostname` is unset).
+    pub fn load(manifest: &Manifest, opts: &Options, listen: std::net::SocketAddr) -> Result<App> {
+        let state_dir = state_dir(manifest, opts);
+        std::fs::create_dir_all(&state_dir)
+            .with_context(|| format!("creating state dir {}", state_dir.display()))?;
+        let trusted = TrustedProxies::parse(&opts.trusted_proxies)
+            .map_err(|e| anyhow::anyhow!("--trusted-proxy: {e}"))?;
+        for o in &opts.env {
+            if let Some(m) = &o.micro
+                && !manifest.micros.iter().any(|x| &x.name == m)
+            {
+                anyhow::bail!(
+                    "--env {m}.{}: no micro named `{m}` in {}",
+                    o.name,
+                    manifest.path.display()
+                );
+            }
+        }
+        for m in &manifest.micros {
+            fs::check_sizes(&m.name, &m.src, &m.component)?;
+        }
+        let names: Vec<String> = manifest.micros.iter().map(|m| m.name.clone()).collect();
+        let name_refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let keys = DataKeys::load_or_create(&state_dir, &name_refs)?;
+        let logs = AppLogs::open(&state_dir.join("logs"), &names)?;
+        let limits: Vec<_> = manifest.micros.iter().map(|m| m.limits.clone()).collect();
+        let engine = AppEngine::new(&limits)?;
+        tracing::info!(allocation = ?engine.allocation, "engine ready");
+        let hostname = manifest
+            .app
+            .hostname
+            .clone()
+            .unwrap_or_else(|| listen.to_string());
+
+        let pres = compile_all(&engine, &manifest.micros, &state_dir.join("cache"))?;
+        let mut micros = Vec::new();
+        for (i, (m, pre)) in manifest.micros.iter().zip(pres).enumerate() {
+            let key = keys.project_key(&m.name).context("data key missing")?;
+            let presets = Presets {
+                project_key: &key,
+                app_version: &manifest.app.version,
+                hostname: &hostname,
+                micro: &m.name,
+                primary: m.primary,
+                port: listen.port(),
+            };
+            let tmp = TmpDir::create(&state_dir, &m.name)?;
+            let sandbox = MicroSandbox {
+                micro: m.name.clone(),
+                env: env::micro_env(&presets, &m.env, &opts.env),
+                code_dir: m.src.clone(),
+                tmp_dir: tmp.path().to_path_buf(),
+                stdout: logs.output(i, Stream::Stdout),
+                stderr: logs.output(i, Stream::Stderr),
+            };
+            micros.push(Arc::new(Micro::new(
+                m.name.clone(),
+                m.primary,
+                m.limits.clone(),
+                m.reuse,
+                pre,
+                sandbox,
+                tmp,
+            )));
+        }
+        let routes = manifest
+            .micros
+            .iter()
+            .enumerate()
+            .map(|(i, m)| Route {
+                prefix: m.path.clone(),
+                micro: i,
+            })
+            .collect();
+        let primary = manifest.micros.iter().position(|m| m.primary).unwrap_or(0);
+        Ok(App {
+            name: manifest.app.name.clone(),
+            hostname,
+            state_dir,
+            micros,
+            router: Router::new(routes, primary),
+            trusted,
+            logs,
+            engine,
+        })
+    }
+
+    /// The longest timeout of any Micro: the bound on draining at shutdown.
+    pub fn longest_timeout(&self) -> Duration {
+        self.micros
+            .iter()
+            .map(|m| m.limits.timeout)
+            .max()
+            .unwrap_or_default()
+    }
+
+    /// Per-Micro state for `/__space/status`.
+    pub fn status(&self) -> serde_json::Value {
+        let micros: Vec<Status> = self.micros.iter().map(|m| m.status()).collect();
+        serde_json::json!({
+            "app": self.name,
+            "micros": micros,
+            "dropped_log_lines": self.logs.dropped(),
+        })
+    }
+}
+
+/// Compiles (or loads from the cache) every Micro's component in parallel and links it.
+fn compile_all(
+    engine: &AppEngine,
+    micros: &[MicroSection],
+    cache_dir: &Path,
+) -> Result<Vec<ProxyPre<StoreData>>> {
+    let mut linker = Linker::<StoreData>::new(&engine.engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+    let linker = &linker;
+    std::thread::scope(|s| {
+        let handles: Vec<_> = micros
+            .iter()
+            .map(|m| {
+                s.spawn(move || -> Result<ProxyPre<StoreData>> {
+                    let started = std::time::Instant::now();
+                    let (component, outcome) = cache::load_component(&engine.engine, &m.name, &m.component, cache_dir)?;
+                    let how = match outcome {
+                        CacheOutcome::Hit => "loaded from cache",
+                        CacheOutcome::Compiled => "compiled",
+                    };
+                    tracing::info!(micro = %m.name, ms = started.elapsed().as_millis() as u64, "component {how}");
+                    let pre = linker.instantiate_pre(&component).map_err(|e| {
+                        anyhow::anyhow!("micro `{}`: {} cannot be linked: {e:#}", m.name, m.component.display())
+                    })?;
+                    ProxyPre::new(pre).map_err(|e| {
+                        anyhow::anyhow!(
+                            "micro `{}`: {} is not a wasi:http/proxy component (it must export wasi:http/incoming-handler): {e:#}",
+                            m.name,
+                            m.component.display()
+                        )
+                    })
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .map_err(|_| anyhow::anyhow!("compile thread panicked"))?
+            })
+            .collect()
+    })
+}

@@ -1,0 +1,98 @@
+//! The command line (SPEC §8): one file per subcommand, each parsing its flags and delegating
+//! to the library. Exit codes: 0 ok, 1 runtime failure, 2 bad arguments or bad manifest.
+
+mod build;
+mod run;
+mod validate;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::manifest::{self, Manifest};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "micro-wasm",
+    version,
+    about = "Runs Space apps: up to five wasi:http Micros under the Deta Space runtime's limits"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Serve the app described by APP_TOML
+    Run(run::RunArgs),
+    /// Check APP_TOML and report every error with its line and column
+    Validate {
+        /// Path to app.toml
+        #[arg(default_value = "app.toml")]
+        app_toml: PathBuf,
+    },
+    /// Run each Micro's `build` command in its `src` dir
+    Build {
+        /// Path to app.toml
+        #[arg(default_value = "app.toml")]
+        app_toml: PathBuf,
+    },
+}
+
+/// Why a command failed, deciding its exit code.
+pub enum Failure {
+    /// Bad arguments or a bad manifest: exit 2.
+    Usage(String),
+    /// Anything that went wrong while doing the work: exit 1.
+    Runtime(anyhow::Error),
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Failure::Runtime(e)
+    }
+}
+
+/// Parses the command line, runs the command and maps its result to an exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let result = match cli.command {
+        Command::Run(args) => run::run(args),
+        Command::Validate { app_toml } => validate::validate(&app_toml),
+        Command::Build { app_toml } => {
+            load(&app_toml).and_then(|m| build::build_all(&m).map_err(Failure::Runtime))
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Usage(msg)) => {
+            eprintln!("{msg}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Runtime(e)) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Loads and validates a manifest; any problem is a usage failure (exit 2).
+fn load(path: &Path) -> Result<Manifest, Failure> {
+    manifest::load(path).map_err(|e| Failure::Usage(e.to_string()))
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("MICRO_WASM_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,wasmtime=warn,cranelift=warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .compact()
+        .init();
+}

@@ -1,0 +1,89 @@
+//! `micro-wasm run`: load, optionally build, bind, serve until SIGINT/SIGTERM (a second
+//! signal exits at once).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Args;
+
+use super::{Failure, build, load};
+use crate::app::{App, Options};
+use crate::sandbox::env::Override;
+use crate::server;
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Path to app.toml
+    #[arg(default_value = "app.toml")]
+    app_toml: PathBuf,
+    /// Address to listen on (port 0 picks a free port)
+    #[arg(long, default_value = "127.0.0.1:4200")]
+    listen: SocketAddr,
+    /// State dir (compile cache, data keys, logs, /tmp dirs); default .micro-wasm/ beside app.toml
+    #[arg(long)]
+    state_dir: Option<PathBuf>,
+    /// NAME=VALUE for every Micro, or MICRO.NAME=VALUE for one (repeatable; wins over --env-file)
+    #[arg(long = "env", value_name = "K=V")]
+    env: Vec<String>,
+    /// File of NAME=VALUE lines
+    #[arg(long)]
+    env_file: Option<PathBuf>,
+    /// Peer address or CIDR whose X-Forwarded-For is trusted (repeatable)
+    #[arg(long = "trusted-proxy", value_name = "CIDR")]
+    trusted_proxy: Vec<String>,
+    /// Run each Micro's build command first
+    #[arg(long)]
+    build: bool,
+}
+
+pub fn run(args: RunArgs) -> Result<(), Failure> {
+    let manifest = load(&args.app_toml)?;
+    let mut env = match &args.env_file {
+        Some(f) => Override::parse_file(f).map_err(|e| Failure::Usage(format!("{e:#}")))?,
+        None => Vec::new(),
+    };
+    for e in &args.env {
+        env.push(Override::parse(e).map_err(|e| Failure::Usage(format!("--env: {e:#}")))?);
+    }
+    if args.build {
+        build::build_all(&manifest)?;
+    }
+    let opts = Options {
+        state_dir: args.state_dir,
+        env,
+        trusted_proxies: args.trusted_proxy,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.listen))?;
+        let addr = listener.local_addr()?;
+        let app = Arc::new(App::load(&manifest, &opts, addr)?);
+        eprintln!(
+            "micro-wasm: app `{}` ({} micros) listening on http://{addr}",
+            app.name,
+            app.micros.len()
+        );
+        server::run(listener, app, shutdown()).await?;
+        eprintln!("micro-wasm: stopped");
+        Ok::<_, anyhow::Error>(())
+    })?;
+    Ok(())
+}
+
+/// The first SIGINT/SIGTERM starts a graceful shutdown; a second one exits at once.
+async fn shutdown() {
+    server::shutdown_signal().await;
+    eprintln!("micro-wasm: shutting down (signal again to exit now)");
+    tokio::spawn(async {
+        server::shutdown_signal().await;
+        eprintln!("micro-wasm: second signal, exiting now");
+        std::process::exit(1);
+    });
+}

@@ -1,0 +1,269 @@
+//! One request through one instance of a Micro: the timeout (S5), traps and memory-limit hits
+//! (S6), payload limits in both directions (S9), and handing a healthy instance back for reuse.
+//!
+//! The guest runs in its own task so its body can keep streaming after the response head;
+//! that task owns the timeout and decides whether the instance may be reused. This module
+//! must not route or authenticate: the front door has done that before calling [`invoke`].
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{Request, Response, header};
+use http_body::Body;
+use http_body_util::{BodyExt, Limited};
+use tokio::sync::oneshot;
+use wasmtime::Trap;
+use wasmtime_wasi_http::WasiHttpView;
+use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+
+use crate::micro::{Busy, Micro};
+use crate::sandbox::limits::LimitHit;
+use crate::server::body::{self, LimitedRequest, ResponseBody};
+use crate::server::errors::{ErrorKind, HttpError};
+
+/// How a guest's call ended, decided by the task that ran it.
+#[derive(Debug)]
+enum Outcome {
+    /// `handle` returned normally.
+    Finished,
+    /// The call trapped; `limit` is set when a resource limit refused a growth first.
+    Trapped {
+        error: String,
+        interrupted: bool,
+        limit: Option<LimitHit>,
+    },
+    /// The wall-clock bound fired while the guest was blocked in a host call.
+    TimedOut,
+}
+
+/// What the front door learns about an invocation besides its response.
+pub struct Served {
+    pub response: Response<ResponseBody>,
+    pub cold: bool,
+}
+
+/// Runs `req` (already routed: its URI carries the Micro-relative path and an authority)
+/// through an instance of `micro`. Every failure becomes an [`HttpError`] naming the Micro.
+pub async fn invoke<B>(micro: &Arc<Micro>, busy: Busy, req: Request<B>) -> Result<Served, HttpError>
+where
+    B: Body<Data = Bytes> + Send + Unpin + 'static,
+    B::Error: Into<wasmtime_wasi_http::Error>,
+{
+    let name = micro.name.as_str();
+    let limits = &micro.limits;
+    if let Some(len) = content_length(req.headers())
+        && len > limits.payload
+    {
+        return Err(HttpError::new(
+            ErrorKind::RequestTooLarge,
+            Some(name),
+            format!(
+                "request body of {len} bytes exceeds the payload limit of {} bytes",
+                limits.payload
+            ),
+        ));
+    }
+    let started = Instant::now();
+    let (mut inst, cold) = micro.instance().await.map_err(|e| {
+        HttpError::new(
+            ErrorKind::Internal,
+            Some(name),
+            format!("cannot instantiate: {e:#}"),
+        )
+    })?;
+    inst.store
+        .set_epoch_deadline(crate::engine::AppEngine::deadline_ticks(limits.timeout));
+    inst.store.data_mut().limiter.hit = None;
+
+    let (req, too_large) = {
+        let (parts, body) = req.into_parts();
+        let (body, flag) = LimitedRequest::new(body, limits.payload);
+        (Request::from_parts(parts, body), flag)
+    };
+    let (tx, rx) = oneshot::channel();
+    let (req, out) = {
+        let mut http = inst.store.data_mut().http();
+        let req = http
+            .new_incoming_request(Scheme::Http, req)
+            .map_err(|e| HttpError::new(ErrorKind::BadRequest, Some(name), format!("{e:#}")))?;
+        let out = http
+            .new_response_outparam(tx)
+            .map_err(|e| HttpError::new(ErrorKind::Internal, Some(name), format!("{e:#}")))?;
+        (req, out)
+    };
+
+    let task_micro = micro.clone();
+    let timeout = limits.timeout;
+    let task = tokio::spawn(async move {
+        let call = inst
+            .proxy
+            .wasi_http_incoming_handler()
+            .call_handle(&mut inst.store, req, out);
+        let outcome = match tokio::time::timeout(timeout, call).await {
+            Ok(Ok(())) => Outcome::Finished,
+            Ok(Err(e)) => Outcome::Trapped {
+                interrupted: matches!(e.downcast_ref::<Trap>(), Some(Trap::Interrupt)),
+                error: format!("{e:#}"),
+                limit: inst.store.data().limiter.hit,
+            },
+            Err(_) => Outcome::TimedOut,
+        };
+        if matches!(outcome, Outcome::Finished) && inst.store.data().limiter.hit.is_none() {
+            task_micro.give_back(inst);
+        }
+        drop(busy);
+        outcome
+    });
+
+    let deadline = started + timeout + Duration::from_millis(50);
+    let head = match rx.await {
+        Ok(Ok(resp)) => resp,
+        Ok(Err(code)) => {
+            return Err(guest_error_code(name, code));
+        }
+        Err(_) => {
+            let outcome = task.await.unwrap_or(Outcome::TimedOut);
+            if too_large.load(Ordering::Acquire) {
+                return Err(request_too_large(name, limits.payload));
+            }
+            return Err(outcome_error(name, timeout, outcome));
+        }
+    };
+    if too_large.load(Ordering::Acquire) {
+        return Err(request_too_large(name, limits.payload));
+    }
+    let response = finish_response(name, limits.payload, head, deadline, timeout, task).await?;
+    Ok(Served { response, cold })
+}
+
+fn request_too_large(micro: &str, limit: u64) -> HttpError {
+    HttpError::new(
+        ErrorKind::RequestTooLarge,
+        Some(micro),
+        format!("request body exceeds the payload limit of {limit} bytes"),
+    )
+}
+
+/// The guest set its response: stream it when its declared length fits the payload limit,
+/// otherwise buffer it up to the limit so an oversized response is a clean 502 (S9).
+async fn finish_response(
+    micro: &str,
+    limit: u64,
+    head: Response<HyperOutgoingBody>,
+    deadline: Instant,
+    timeout: Duration,
+    task: tokio::task::JoinHandle<Outcome>,
+) -> Result<Response<ResponseBody>, HttpError> {
+    let (parts, guest_body) = head.into_parts();
+    let too_large = |n: String| {
+        HttpError::new(
+            ErrorKind::ResponseTooLarge,
+            Some(micro),
+            format!("response body of {n} bytes exceeds the payload limit of {limit} bytes"),
+        )
+    };
+    match content_length(&parts.headers) {
+        Some(len) if len > limit => Err(too_large(len.to_string())),
+        Some(_) => {
+            let body = Limited::new(guest_body, limit as usize).map_err(|e| e as body::BoxError);
+            Ok(Response::from_parts(parts, body.boxed_unsync()))
+        }
+        None => {
+            let collected = tokio::time::timeout_at(
+                deadline.into(),
+                Limited::new(guest_body, limit as usize).collect(),
+            )
+            .await;
+            match collected {
+                Ok(Ok(c)) => Ok(Response::from_parts(parts, body::full(c.to_bytes()))),
+                Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
+                    Err(too_large(format!("more than {limit}")))
+                }
+                Ok(Err(_)) => {
+                    let outcome = task.await.unwrap_or(Outcome::TimedOut);
+                    Err(outcome_error(
+                        micro,
+                        timeout,
+                        match outcome {
+                            Outcome::Finished => Outcome::Trapped {
+                                error: "response body ended with an error".into(),
+                                interrupted: false,
+                                limit: None,
+                            },
+                            other => other,
+                        },
+                    ))
+                }
+                Err(_) => Err(outcome_error(micro, timeout, Outcome::TimedOut)),
+            }
+        }
+    }
+}
+
+fn outcome_error(micro: &str, timeout: Duration, outcome: Outcome) -> HttpError {
+    match outcome {
+        Outcome::Finished => HttpError::new(
+            ErrorKind::Trap,
+            Some(micro),
+            "guest returned without setting a response",
+        ),
+        Outcome::TimedOut
+        | Outcome::Trapped {
+            interrupted: true, ..
+        } => HttpError::new(
+            ErrorKind::Timeout,
+            Some(micro),
+            format!("execution exceeded the timeout of {}", humantime(timeout)),
+        ),
+        Outcome::Trapped {
+            limit: Some(hit),
+            error,
+            ..
+        } => HttpError::new(
+            ErrorKind::MemoryLimit,
+            Some(micro),
+            match hit {
+                LimitHit::Memory { limit, requested } => format!(
+                    "memory limit of {limit} bytes exceeded (instance asked for {requested}): {error}"
+                ),
+                LimitHit::Table { limit, requested } => format!(
+                    "memory limit of {limit} bytes exceeded by table growth (asked for {requested}): {error}"
+                ),
+            },
+        ),
+        Outcome::Trapped { error, .. } => HttpError::new(
+            ErrorKind::Trap,
+            Some(micro),
+            format!("guest trapped: {error}"),
+        ),
+    }
+}
+
+fn guest_error_code(micro: &str, code: ErrorCode) -> HttpError {
+    HttpError::new(
+        ErrorKind::Trap,
+        Some(micro),
+        format!("guest answered with an error: {code:?}"),
+    )
+}
+
+fn content_length(headers: &http::HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+fn humantime(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{}ms", d.as_millis())
+    }
+}

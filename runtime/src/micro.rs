@@ -1,0 +1,212 @@
+//! A running Micro: its pre-instantiated component, its sandbox, its warm instances and its
+//! lifecycle (SPEC §7; S8 concurrency, S11 sleep/wake).
+//!
+//! Per-Micro state is built once here (linker, `InstancePre`, env list) so the request path
+//! only makes or reuses a `Store`. It must not parse HTTP or pick status codes: `invoke`
+//! does that.
+
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use wasmtime::Store;
+use wasmtime_wasi_http::WasiHttpCtx;
+use wasmtime_wasi_http::p2::bindings::{Proxy, ProxyPre};
+
+use crate::engine::AppEngine;
+use crate::manifest::Limits;
+use crate::sandbox::MicroSandbox;
+use crate::sandbox::fs::TmpDir;
+use crate::sandbox::limits::InstanceLimiter;
+use crate::store::StoreData;
+
+/// An instance ready to serve: its store and its exports.
+pub struct Instance {
+    pub store: Store<StoreData>,
+    pub proxy: Proxy,
+}
+
+/// One Micro of the running app.
+pub struct Micro {
+    pub name: String,
+    pub primary: bool,
+    pub limits: Limits,
+    /// Keep finished instances warm for later requests (SPEC §7 `reuse`).
+    pub reuse: bool,
+    pre: ProxyPre<StoreData>,
+    sandbox: MicroSandbox,
+    tmp: TmpDir,
+    /// S8: at most `concurrency` invocations at once.
+    permits: Arc<Semaphore>,
+    warm: Mutex<Vec<Instance>>,
+    life: Mutex<Life>,
+    inflight: AtomicUsize,
+    pub stats: Stats,
+}
+
+/// Whether the Micro is awake, and since when it has had nothing to do.
+struct Life {
+    awake: bool,
+    idle_since: Instant,
+}
+
+/// Counters for the status endpoint and logs.
+#[derive(Default)]
+pub struct Stats {
+    pub requests: AtomicU64,
+    pub cold_starts: AtomicU64,
+    pub wakes: AtomicU64,
+}
+
+/// A snapshot of a Micro's state, for `/__space/status`.
+#[derive(Debug, serde::Serialize)]
+pub struct Status {
+    pub name: String,
+    pub awake: bool,
+    pub warm_instances: usize,
+    pub in_flight: usize,
+    pub tmp_bytes: u64,
+    pub requests: u64,
+    pub cold_starts: u64,
+}
+
+/// Proof that an invocation holds one of the Micro's concurrency permits; while it lives the
+/// Micro counts the invocation as in flight and cannot fall asleep.
+pub struct Busy {
+    micro: Arc<Micro>,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        if self.micro.inflight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.micro.life.lock().unwrap().idle_since = Instant::now();
+        }
+    }
+}
+
+impl Micro {
+    pub fn new(
+        name: String,
+        primary: bool,
+        limits: Limits,
+        reuse: bool,
+        pre: ProxyPre<StoreData>,
+        sandbox: MicroSandbox,
+        tmp: TmpDir,
+    ) -> Micro {
+        Micro {
+            name,
+            primary,
+            permits: Arc::new(Semaphore::new(limits.concurrency as usize)),
+            limits,
+            reuse,
+            pre,
+            sandbox,
+            tmp,
+            warm: Mutex::new(Vec::new()),
+            life: Mutex::new(Life {
+                awake: false,
+                idle_since: Instant::now(),
+            }),
+            inflight: AtomicUsize::new(0),
+            stats: Stats::default(),
+        }
+    }
+
+    /// Takes a concurrency permit, or `None` when `concurrency` invocations are running (S8).
+    /// Wakes the Micro if it was asleep (S11).
+    pub fn try_begin(self: &Arc<Self>) -> Option<Busy> {
+        let permit = self.permits.clone().try_acquire_owned().ok()?;
+        self.inflight.fetch_add(1, Ordering::AcqRel);
+        self.stats.requests.fetch_add(1, Ordering::Relaxed);
+        let mut life = self.life.lock().unwrap();
+        if !life.awake {
+            life.awake = true;
+            self.stats.wakes.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(micro = %self.name, "waking up");
+        }
+        drop(life);
+        Some(Busy {
+            micro: self.clone(),
+            _permit: permit,
+        })
+    }
+
+    /// A warm instance if one is kept, else a new one (a cold start). The bool is `true` for
+    /// a cold start.
+    pub async fn instance(&self) -> Result<(Instance, bool)> {
+        if let Some(inst) = self.warm.lock().unwrap().pop() {
+            return Ok((inst, false));
+        }
+        self.stats.cold_starts.fetch_add(1, Ordering::Relaxed);
+        let mut store = self.new_store()?;
+        let proxy = self.pre.instantiate_async(&mut store).await?;
+        Ok((Instance { store, proxy }, true))
+    }
+
+    /// Returns a healthy instance after a finished invocation. With `reuse = false`, or when
+    /// enough are kept already, it is dropped instead.
+    pub fn give_back(&self, inst: Instance) {
+        if !self.reuse {
+            return;
+        }
+        let mut warm = self.warm.lock().unwrap();
+        if warm.len() < self.limits.concurrency as usize {
+            warm.push(inst);
+        }
+    }
+
+    fn new_store(&self) -> Result<Store<StoreData>> {
+        let data = StoreData {
+            wasi: self.sandbox.wasi_ctx()?,
+            http: WasiHttpCtx::new(),
+            table: Default::default(),
+            limiter: InstanceLimiter::new(self.limits.memory, self.limits.instances),
+        };
+        let mut store = Store::new(self.pre.engine(), data);
+        store.limiter(|d| &mut d.limiter);
+        store.set_epoch_deadline(AppEngine::deadline_ticks(self.limits.timeout));
+        Ok(store)
+    }
+
+    /// Puts the Micro to sleep if it has been idle for `sleep_after` with nothing in flight:
+    /// warm instances are dropped and `/tmp` is wiped (S11). Returns whether it slept now.
+    pub fn sleep_if_idle(&self, now: Instant) -> bool {
+        let mut life = self.life.lock().unwrap();
+        if !life.awake
+            || self.inflight.load(Ordering::Acquire) > 0
+            || now.duration_since(life.idle_since) < self.limits.sleep_after
+        {
+            return false;
+        }
+        life.awake = false;
+        let dropped = std::mem::take(&mut *self.warm.lock().unwrap());
+        drop(dropped);
+        if let Err(e) = self.tmp.wipe() {
+            tracing::warn!(micro = %self.name, "{e:#}");
+        }
+        tracing::info!(micro = %self.name, "going to sleep");
+        true
+    }
+
+    /// How often the sleeper should look at this Micro.
+    pub fn sleep_check_interval(&self) -> Duration {
+        (self.limits.sleep_after / 4).clamp(Duration::from_millis(10), Duration::from_secs(5))
+    }
+
+    pub fn status(&self) -> Status {
+        Status {
+            name: self.name.clone(),
+            awake: self.life.lock().unwrap().awake,
+            warm_instances: self.warm.lock().unwrap().len(),
+            in_flight: self.inflight.load(Ordering::Acquire),
+            tmp_bytes: self.tmp.used(),
+            requests: self.stats.requests.load(Ordering::Relaxed),
+            cold_starts: self.stats.cold_starts.load(Ordering::Relaxed),
+        }
+    }
+}

@@ -1,0 +1,56 @@
+//! Everything that makes one Micro's sandbox (S3): its environment, its file system view and
+//! its resource limits. `MicroSandbox` is built once per Micro and stamps out a fresh
+//! `WasiCtx` for every instance.
+//!
+//! It must not share any host state between Micros, and nothing from the host's own
+//! environment, arguments or stdio reaches a guest through it.
+
+pub mod env;
+pub mod fs;
+pub mod limits;
+
+use std::path::PathBuf;
+
+use anyhow::{Result, anyhow};
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder};
+
+use crate::logs::GuestOutput;
+
+/// The fixed parts of a Micro's sandbox.
+pub struct MicroSandbox {
+    pub micro: String,
+    /// The full environment (SPEC §5), computed once.
+    pub env: Vec<(String, String)>,
+    /// Host dir mounted read-only at `/app` (S7, S13).
+    pub code_dir: PathBuf,
+    /// Host dir mounted read-write at `/tmp`, private to this Micro (S3, S7).
+    pub tmp_dir: PathBuf,
+    pub stdout: GuestOutput,
+    pub stderr: GuestOutput,
+}
+
+impl MicroSandbox {
+    /// A fresh WASI context for one instance: env, `/app` read-only, `/tmp` read-write, the
+    /// working directory `/app`, stdout/stderr to the Micro's log, no stdin, no sockets.
+    pub fn wasi_ctx(&self) -> Result<WasiCtx> {
+        let mut b = WasiCtxBuilder::new();
+        b.envs(&self.env)
+            .arg(&self.micro)
+            .initial_cwd("/app")
+            .stdout(self.stdout.clone())
+            .stderr(self.stderr.clone());
+        for (host, guest, perms) in [
+            (&self.code_dir, "/app", FsPerms::ReadOnly),
+            (&self.tmp_dir, "/tmp", FsPerms::ReadWrite),
+        ] {
+            b.preopened_dir(host, guest, perms).map_err(|e| {
+                anyhow!(
+                    "micro `{}`: mounting {} at {guest}: {e:#}",
+                    self.micro,
+                    host.display()
+                )
+            })?;
+        }
+        Ok(b.build())
+    }
+}

@@ -1,0 +1,303 @@
+//! The front door: the listener, hyper's HTTP/1.1 (keep-alive) and HTTP/2 settings, the
+//! per-request pipeline (upgrade check, routing, client-IP headers, runtime endpoints, the
+//! Micro call) and graceful shutdown (SPEC §4).
+//!
+//! Every failure becomes a JSON error response and is logged with its Micro; the service
+//! never returns `Err` to hyper. It must not run guest code itself: `invoke` does.
+
+pub mod body;
+pub mod errors;
+pub mod headers;
+pub mod router;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use http::{Request, Response, StatusCode, Uri, header};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+
+use crate::app::App;
+use crate::invoke::invoke;
+use body::ResponseBody;
+use errors::{ErrorKind, HttpError};
+use router::{SpaceEndpoint, Target};
+
+/// A client has this long to send a request's headers (slowloris).
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Most headers a request may carry.
+const MAX_HEADERS: usize = 100;
+/// Most bytes of request head buffered per connection.
+const MAX_HEAD_BYTES: usize = 64 * 1024;
+
+/// Serves `app` on `listener` until `shutdown` resolves, then stops accepting, lets in-flight
+/// requests finish (bounded by the longest Micro timeout plus a second) and returns.
+pub async fn run(
+    listener: TcpListener,
+    app: Arc<App>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<()> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .keep_alive(true)
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_buf_size(MAX_HEAD_BYTES.max(8192));
+    builder.http2().max_header_list_size(MAX_HEAD_BYTES as u32);
+    let graceful = GracefulShutdown::new();
+    let sleeper = tokio::spawn(sleeper(app.clone()));
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(e) => {
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let service = hyper::service::service_fn(move |req| {
+            let app = app.clone();
+            async move { Ok::<_, Infallible>(handle(&app, peer, req).await) }
+        });
+        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+        let conn = graceful.watch(conn.into_owned());
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(%peer, "connection ended: {e}");
+            }
+        });
+    }
+    drop(listener);
+    let bound = app.longest_timeout() + Duration::from_secs(1);
+    tracing::info!(
+        "shutting down: draining in-flight requests (at most {}s)",
+        bound.as_secs()
+    );
+    if tokio::time::timeout(bound, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "some connections were still open after {}s; closing them",
+            bound.as_secs()
+        );
+    }
+    sleeper.abort();
+    Ok(())
+}
+
+/// Puts idle Micros to sleep (S11).
+async fn sleeper(app: Arc<App>) {
+    let interval = app
+        .micros
+        .iter()
+        .map(|m| m.sleep_check_interval())
+        .min()
+        .unwrap_or(Duration::from_secs(1));
+    let mut tick = tokio::time::interval(interval);
+    loop {
+        tick.tick().await;
+        let now = Instant::now();
+        for m in &app.micros {
+            m.sleep_if_idle(now);
+        }
+    }
+}
+
+/// One request, start to end; always a response.
+async fn handle(app: &App, peer: SocketAddr, req: Request<Incoming>) -> Response<ResponseBody> {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let path = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.to_string())
+        .unwrap_or_default();
+    let (result, micro, cold) = route(app, peer, req).await;
+    let response = match result {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(micro = micro.unwrap_or("-"), %method, path, status = e.kind.status().as_u16(), "{}", e.message);
+            e.to_response::<bytes::Bytes>().map(body::full)
+        }
+    };
+    tracing::debug!(
+        micro = micro.unwrap_or("-"),
+        %method,
+        path,
+        status = response.status().as_u16(),
+        cold,
+        ms = started.elapsed().as_secs_f64() * 1000.0,
+        "request"
+    );
+    response
+}
+
+type Routed<'a> = (
+    Result<Response<ResponseBody>, HttpError>,
+    Option<&'a str>,
+    bool,
+);
+
+async fn route(app: &App, peer: SocketAddr, mut req: Request<Incoming>) -> Routed<'_> {
+    let (parts, body) = req.into_parts();
+    if headers::wants_upgrade(&parts) {
+        let e = HttpError::new(
+            ErrorKind::UpgradeRequired,
+            None,
+            "protocol upgrades (websockets) are not supported: micros serve plain request/response http (S18)",
+        );
+        return (Err(e), None, false);
+    }
+    req = Request::from_parts(parts, body);
+    let path_and_query = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/")
+        .to_string();
+    match app.router.route(&path_and_query) {
+        Target::Space(endpoint) => (space(app, endpoint), None, false),
+        Target::NotFound => (
+            Err(HttpError::new(
+                ErrorKind::NotFound,
+                None,
+                format!("no route for {path_and_query}"),
+            )),
+            None,
+            false,
+        ),
+        Target::Reserved => (
+            Err(HttpError::new(
+                ErrorKind::NotFound,
+                None,
+                "paths under /__space/ belong to the runtime and cannot be called from outside",
+            )),
+            None,
+            false,
+        ),
+        Target::Micro {
+            micro,
+            path_and_query,
+            prefix,
+        } => {
+            let m = &app.micros[micro];
+            let name = Some(m.name.as_str());
+            if let Err(e) = prepare(app, peer, &mut req, &path_and_query, prefix) {
+                return (Err(e.with_micro(&m.name)), name, false);
+            }
+            let Some(busy) = m.try_begin() else {
+                let e = HttpError::new(
+                    ErrorKind::Busy,
+                    name,
+                    format!(
+                        "micro is at its concurrency limit of {} (S8)",
+                        m.limits.concurrency
+                    ),
+                );
+                return (Err(e), name, false);
+            };
+            match invoke(m, busy, req).await {
+                Ok(served) => (Ok(served.response), name, served.cold),
+                Err(e) => (Err(e), name, false),
+            }
+        }
+    }
+}
+
+/// Rewrites a routed request for its Micro: Micro-relative URI with an authority, client-IP
+/// and prefix headers, hop-by-hop headers removed.
+fn prepare(
+    app: &App,
+    peer: SocketAddr,
+    req: &mut Request<Incoming>,
+    path_and_query: &str,
+    prefix: &str,
+) -> Result<(), HttpError> {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| req.uri().authority().map(|a| a.to_string()))
+        .unwrap_or_else(|| app.hostname.clone());
+    let uri = Uri::builder()
+        .scheme("http")
+        .authority(host.as_str())
+        .path_and_query(path_and_query)
+        .build()
+        .map_err(|e| {
+            HttpError::new(
+                ErrorKind::BadRequest,
+                None,
+                format!("bad request target: {e}"),
+            )
+        })?;
+    *req.uri_mut() = uri;
+    let headers = req.headers_mut();
+    headers::strip_hop_by_hop(headers);
+    headers::set_client_ip(headers, peer.ip(), &app.trusted);
+    headers::set_forwarded_prefix(headers, prefix);
+    if headers.len() > MAX_HEADERS {
+        return Err(HttpError::new(
+            ErrorKind::BadRequest,
+            None,
+            format!(
+                "request has {} headers; at most {MAX_HEADERS} are allowed",
+                headers.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The runtime's own endpoints under `/__space/`.
+fn space(app: &App, endpoint: SpaceEndpoint) -> Result<Response<ResponseBody>, HttpError> {
+    match endpoint {
+        SpaceEndpoint::Health => Ok(json(StatusCode::OK, &serde_json::json!({"status": "ok"}))),
+        SpaceEndpoint::Status => Ok(json(StatusCode::OK, &app.status())),
+        SpaceEndpoint::Metrics | SpaceEndpoint::Dashboard | SpaceEndpoint::Other(_) => Err(
+            HttpError::new(ErrorKind::NotFound, None, "no such runtime endpoint"),
+        ),
+    }
+}
+
+fn json(status: StatusCode, value: &impl serde::Serialize) -> Response<ResponseBody> {
+    let bytes = serde_json::to_vec(value).unwrap_or_default();
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(body::full(bytes))
+        .expect("static response parts are valid")
+}
+
+/// Resolves on SIGINT or SIGTERM (Ctrl-C elsewhere).
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).expect("installing the SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,646 @@
+//! Request routing: decides whether a request target is a runtime endpoint under `/__space/`
+//! or belongs to a Micro, and which path that Micro sees (SPEC §4 "Routing" and
+//! "Reserved prefix").
+//!
+//! The router works on the normalized path (see [`normalize_path`]): dot segments removed,
+//! runs of `/` collapsed, percent-encoded unreserved characters decoded, so `/api/../x`,
+//! `/api//x` and `/%61pi/x` cannot pick a different Micro than the path the guest will act on.
+//! The longest Micro prefix that matches at a segment boundary wins and is stripped; anything
+//! else goes to the primary. A Micro-relative path under `/__space` is [`Target::Reserved`]:
+//! outside callers never reach a Micro's `/__space/v0/actions`, which only the scheduler sends.
+//!
+//! Pure: no I/O and no hyper types. It must not check auth, methods or limits, and it never
+//! builds responses; the server turns a [`Target`] into one.
+
+/// The runtime's reserved first path segment.
+const RESERVED_SEGMENT: &str = "__space";
+
+/// One Micro mounted at a path prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    /// `"/"` for the primary, otherwise the Micro's `path` from `app.toml`, such as `"/api"`
+    /// (validated: starts with `/`, no trailing `/`).
+    pub prefix: String,
+    /// Index of the Micro in the app's list of Micros.
+    pub micro: usize,
+}
+
+/// Maps request targets to runtime endpoints and Micros.
+#[derive(Debug, Clone)]
+pub struct Router {
+    /// Non-root routes, longest prefix first, so the first match is the longest one.
+    routes: Vec<Route>,
+    /// The Micro that receives every path no other route claims.
+    primary: usize,
+}
+
+/// Where a request goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target<'a> {
+    /// A runtime endpoint under `/__space/`.
+    Space(SpaceEndpoint),
+    /// A Micro, with the path it sees.
+    Micro {
+        /// Index of the Micro in the app's list of Micros.
+        micro: usize,
+        /// The normalized path with the route prefix stripped (always starts with `/`),
+        /// followed by the client's query string exactly as it was sent.
+        path_and_query: String,
+        /// The route prefix that matched (`"/"` for the primary), for `X-Forwarded-Prefix`.
+        prefix: &'a str,
+    },
+    /// A Micro's own `/__space/...` reached from outside: answer 404.
+    Reserved,
+    /// Not an absolute path, or `..` climbs above the root: answer 404.
+    NotFound,
+}
+
+/// The runtime's own endpoints under `/__space`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SpaceEndpoint {
+    /// `/__space/health`
+    Health,
+    /// `/__space/status`
+    Status,
+    /// `/__space/metrics`
+    Metrics,
+    /// `/__space` or `/__space/`
+    Dashboard,
+    /// Any other path under `/__space/`: the full normalized path, without the query.
+    Other(String),
+}
+
+impl Router {
+    /// Builds a router from the Micros' routes; `primary` receives every path no other route
+    /// claims. A route whose prefix is `"/"` is the primary's and needs no entry of its own.
+    pub fn new(routes: Vec<Route>, primary: usize) -> Router {
+        let mut routes: Vec<Route> = routes
+            .into_iter()
+            .filter_map(|route| {
+                let prefix = normalize_path(&route.prefix).unwrap_or(route.prefix);
+                let prefix = prefix.trim_end_matches('/');
+                if prefix.is_empty() {
+                    return None;
+                }
+                let prefix = if prefix.starts_with('/') {
+                    prefix.to_string()
+                } else {
+                    format!("/{prefix}")
+                };
+                Some(Route {
+                    prefix,
+                    micro: route.micro,
+                })
+            })
+            .collect();
+        routes.sort_by(|a, b| {
+            b.prefix
+                .len()
+                .cmp(&a.prefix.len())
+                .then_with(|| a.prefix.cmp(&b.prefix))
+        });
+        Router { routes, primary }
+    }
+
+    /// Routes a request target in origin form (`/path?query`).
+    pub fn route(&self, path_and_query: &str) -> Target<'_> {
+        let (path, query) = match path_and_query.split_once('?') {
+            Some((path, query)) => (path, Some(query)),
+            None => (path_and_query, None),
+        };
+        let Some(path) = normalize_path(path) else {
+            return Target::NotFound;
+        };
+        if let Some(rest) = strip_segment_prefix(&path, "/__space") {
+            return Target::Space(SpaceEndpoint::from_rest(rest, &path));
+        }
+        for route in &self.routes {
+            if let Some(rest) = strip_segment_prefix(&path, &route.prefix) {
+                return micro_target(route.micro, rest, query, &route.prefix);
+            }
+        }
+        micro_target(self.primary, &path, query, "/")
+    }
+}
+
+impl SpaceEndpoint {
+    /// `rest` is what follows `/__space` in the normalized `path`.
+    fn from_rest(rest: &str, path: &str) -> SpaceEndpoint {
+        match rest {
+            "" | "/" => SpaceEndpoint::Dashboard,
+            "/health" => SpaceEndpoint::Health,
+            "/status" => SpaceEndpoint::Status,
+            "/metrics" => SpaceEndpoint::Metrics,
+            _ => SpaceEndpoint::Other(path.to_string()),
+        }
+    }
+}
+
+/// Builds [`Target::Micro`], or [`Target::Reserved`] when the Micro-relative path is under
+/// `/__space`.
+fn micro_target<'a>(micro: usize, rest: &str, query: Option<&str>, prefix: &'a str) -> Target<'a> {
+    let rest = if rest.is_empty() { "/" } else { rest };
+    if is_reserved(rest) {
+        return Target::Reserved;
+    }
+    let path_and_query = match query {
+        Some(query) => format!("{rest}?{query}"),
+        None => rest.to_string(),
+    };
+    Target::Micro {
+        micro,
+        path_and_query,
+        prefix,
+    }
+}
+
+/// What follows `prefix` in `path` when `prefix` matches at a segment boundary
+/// (`""` for an exact match), else `None`. `/apix` does not match `/api`.
+fn strip_segment_prefix<'p>(path: &'p str, prefix: &str) -> Option<&'p str> {
+    let rest = path.strip_prefix(prefix)?;
+    (rest.is_empty() || rest.starts_with('/')).then_some(rest)
+}
+
+/// Normalizes an absolute request path for routing.
+///
+/// Percent-encoded unreserved characters (`A-Z a-z 0-9 - . _ ~`) are decoded, which RFC 3986
+/// §6.2.2.2 defines as equivalent, so `%2E%2E` is `..` and `%5F%5Fspace` is `__space`; every
+/// other percent-encoding is kept as the client sent it. Then runs of `/` are collapsed and
+/// dot segments removed (RFC 3986 §5.2.4). A trailing `/` is kept. The result is also the
+/// path handed to the Micro.
+///
+/// Returns `None` when the path is not absolute or a `..` climbs above the root (RFC 3986
+/// would clamp it; a request that tries is refused instead).
+pub fn normalize_path(path: &str) -> Option<String> {
+    if !path.starts_with('/') {
+        return None;
+    }
+    let decoded = decode_unreserved(path);
+    let segments: Vec<&str> = decoded[1..].split('/').collect();
+    let last = segments.len() - 1;
+    let mut kept: Vec<&str> = Vec::with_capacity(segments.len());
+    let mut trailing_slash = false;
+    for (index, segment) in segments.into_iter().enumerate() {
+        let is_last = index == last;
+        match segment {
+            "" | "." => trailing_slash = is_last,
+            ".." => {
+                kept.pop()?;
+                trailing_slash = is_last;
+            }
+            _ => {
+                kept.push(segment);
+                trailing_slash = false;
+            }
+        }
+    }
+    let mut normalized = String::with_capacity(decoded.len());
+    for segment in &kept {
+        normalized.push('/');
+        normalized.push_str(segment);
+    }
+    if normalized.is_empty() || trailing_slash {
+        normalized.push('/');
+    }
+    Some(normalized)
+}
+
+/// Decodes `%XX` triplets that encode an unreserved character; leaves everything else,
+/// including malformed triplets, untouched.
+fn decode_unreserved(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    let mut rest = path;
+    while let Some(at) = rest.find('%') {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at..];
+        match tail.as_bytes().get(1..3).and_then(hex_byte) {
+            Some(byte) if is_unreserved(byte) => {
+                out.push(char::from(byte));
+                rest = &tail[3..];
+            }
+            _ => {
+                out.push('%');
+                rest = &tail[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+fn is_unreserved(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~')
+}
+
+fn hex_byte(digits: &[u8]) -> Option<u8> {
+    let digit = |d: u8| char::from(d).to_digit(16);
+    let (high, low) = (digit(*digits.first()?)?, digit(*digits.get(1)?)?);
+    u8::try_from(high * 16 + low).ok()
+}
+
+/// True when a guest might read the (normalized, Micro-relative) `path` as being under
+/// `/__space`. Deliberately loose, because guests decode and match paths in many ways: every
+/// percent-encoding is decoded (so `%2F` splits segments), `\` counts as `/`, `..` is clamped
+/// at the root, a `;parameter` suffix is ignored and the comparison ignores ASCII case.
+/// A false positive only turns an odd path into a 404.
+fn is_reserved(path: &str) -> bool {
+    let decoded: Vec<u8> = decode_all(path.as_bytes())
+        .into_iter()
+        .map(|byte| if byte == b'\\' { b'/' } else { byte })
+        .collect();
+    let mut kept: Vec<&[u8]> = Vec::new();
+    for segment in decoded.split(|&byte| byte == b'/') {
+        match segment {
+            b"" | b"." => {}
+            b".." => {
+                kept.pop();
+            }
+            _ => kept.push(segment),
+        }
+    }
+    kept.first().is_some_and(|first| {
+        let name = first.split(|&byte| byte == b';').next().unwrap_or(first);
+        name.eq_ignore_ascii_case(RESERVED_SEGMENT.as_bytes())
+    })
+}
+
+/// Decodes every well-formed `%XX` triplet.
+fn decode_all(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        if bytes[index] == b'%'
+            && let Some(byte) = bytes.get(index + 1..index + 3).and_then(hex_byte)
+        {
+            out.push(byte);
+            index += 3;
+        } else {
+            out.push(bytes[index]);
+            index += 1;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PRIMARY: usize = 0;
+    const API: usize = 1;
+    const API_V2: usize = 2;
+    const API_ADMIN: usize = 3;
+
+    fn router() -> Router {
+        Router::new(
+            vec![
+                Route {
+                    prefix: "/".into(),
+                    micro: PRIMARY,
+                },
+                Route {
+                    prefix: "/api".into(),
+                    micro: API,
+                },
+                Route {
+                    prefix: "/api-v2".into(),
+                    micro: API_V2,
+                },
+                Route {
+                    prefix: "/api/admin".into(),
+                    micro: API_ADMIN,
+                },
+            ],
+            PRIMARY,
+        )
+    }
+
+    fn micro(micro: usize, path_and_query: &str, prefix: &'static str) -> Target<'static> {
+        Target::Micro {
+            micro,
+            path_and_query: path_and_query.into(),
+            prefix,
+        }
+    }
+
+    #[track_caller]
+    fn assert_route(target: &str, expected: Target<'_>) {
+        assert_eq!(router().route(target), expected, "routing {target:?}");
+    }
+
+    // normalize_path
+
+    #[test]
+    fn routing_normalize_keeps_plain_paths() {
+        for path in ["/", "/a", "/a/b", "/a/b/", "/a.b/c~d_e-f"] {
+            assert_eq!(normalize_path(path).as_deref(), Some(path));
+        }
+    }
+
+    #[test]
+    fn routing_normalize_collapses_repeated_slashes() {
+        assert_eq!(normalize_path("//").as_deref(), Some("/"));
+        assert_eq!(normalize_path("//a///b").as_deref(), Some("/a/b"));
+        assert_eq!(normalize_path("/a//").as_deref(), Some("/a/"));
+    }
+
+    #[test]
+    fn routing_normalize_removes_dot_segments() {
+        assert_eq!(normalize_path("/a/./b").as_deref(), Some("/a/b"));
+        assert_eq!(normalize_path("/a/b/../c").as_deref(), Some("/a/c"));
+        assert_eq!(normalize_path("/a/b/..").as_deref(), Some("/a/"));
+        assert_eq!(normalize_path("/a/.").as_deref(), Some("/a/"));
+        assert_eq!(normalize_path("/a/..").as_deref(), Some("/"));
+        assert_eq!(normalize_path("/.").as_deref(), Some("/"));
+        assert_eq!(normalize_path("/a/b/../../c/").as_deref(), Some("/c/"));
+    }
+
+    #[test]
+    fn routing_normalize_keeps_dots_inside_segments() {
+        assert_eq!(normalize_path("/a/...").as_deref(), Some("/a/..."));
+        assert_eq!(normalize_path("/a/..b/.c").as_deref(), Some("/a/..b/.c"));
+    }
+
+    #[test]
+    fn routing_normalize_refuses_climbing_above_root() {
+        assert_eq!(normalize_path("/.."), None);
+        assert_eq!(normalize_path("/../x"), None);
+        assert_eq!(normalize_path("/a/../../x"), None);
+        assert_eq!(normalize_path("/%2e%2e/x"), None);
+        assert_eq!(normalize_path("/.%2E/x"), None);
+    }
+
+    #[test]
+    fn routing_normalize_refuses_relative_paths() {
+        assert_eq!(normalize_path(""), None);
+        assert_eq!(normalize_path("a/b"), None);
+        assert_eq!(normalize_path("*"), None);
+        assert_eq!(normalize_path("http://host/a"), None);
+    }
+
+    #[test]
+    fn routing_normalize_decodes_only_unreserved_characters() {
+        assert_eq!(
+            normalize_path("/%5F%5fspace/%41%7E%2D").as_deref(),
+            Some("/__space/A~-")
+        );
+        assert_eq!(
+            normalize_path("/a%2Fb/c%20d/%3f/%25").as_deref(),
+            Some("/a%2Fb/c%20d/%3f/%25")
+        );
+        assert_eq!(
+            normalize_path("/bad%zz/%4/%").as_deref(),
+            Some("/bad%zz/%4/%")
+        );
+        assert_eq!(normalize_path("/caf%C3%A9").as_deref(), Some("/caf%C3%A9"));
+    }
+
+    #[test]
+    fn routing_normalize_keeps_non_ascii_text() {
+        assert_eq!(normalize_path("/café/../ü").as_deref(), Some("/ü"));
+    }
+
+    // Routing to Micros
+
+    #[test]
+    fn routing_prefix_is_stripped() {
+        assert_route("/api/items?x=1", micro(API, "/items?x=1", "/api"));
+        assert_route("/api/items/", micro(API, "/items/", "/api"));
+        assert_route("/api/a/b/c", micro(API, "/a/b/c", "/api"));
+    }
+
+    #[test]
+    fn routing_exact_prefix_becomes_root() {
+        assert_route("/api", micro(API, "/", "/api"));
+        assert_route("/api/", micro(API, "/", "/api"));
+        assert_route("/api?x=1", micro(API, "/?x=1", "/api"));
+    }
+
+    #[test]
+    fn routing_prefix_matches_only_at_segment_boundary() {
+        assert_route("/apix", micro(PRIMARY, "/apix", "/"));
+        assert_route("/apix/items", micro(PRIMARY, "/apix/items", "/"));
+        assert_route("/ap", micro(PRIMARY, "/ap", "/"));
+    }
+
+    #[test]
+    fn routing_longest_prefix_wins() {
+        assert_route("/api-v2/items", micro(API_V2, "/items", "/api-v2"));
+        assert_route("/api-v2", micro(API_V2, "/", "/api-v2"));
+        assert_route("/api/admin/users", micro(API_ADMIN, "/users", "/api/admin"));
+        assert_route("/api/administrators", micro(API, "/administrators", "/api"));
+    }
+
+    #[test]
+    fn routing_longest_prefix_ignores_route_order() {
+        let reversed = Router::new(
+            vec![
+                Route {
+                    prefix: "/api".into(),
+                    micro: API,
+                },
+                Route {
+                    prefix: "/api/admin".into(),
+                    micro: API_ADMIN,
+                },
+            ],
+            PRIMARY,
+        );
+        assert_eq!(
+            reversed.route("/api/admin/x"),
+            micro(API_ADMIN, "/x", "/api/admin")
+        );
+    }
+
+    #[test]
+    fn routing_everything_else_goes_to_primary() {
+        assert_route("/", micro(PRIMARY, "/", "/"));
+        assert_route("/index.html", micro(PRIMARY, "/index.html", "/"));
+        assert_route("/?q=1", micro(PRIMARY, "/?q=1", "/"));
+        assert_route("/deep/path/", micro(PRIMARY, "/deep/path/", "/"));
+    }
+
+    #[test]
+    fn routing_without_routes_sends_all_to_primary() {
+        let single = Router::new(Vec::new(), 7);
+        assert_eq!(single.route("/api/x"), micro(7, "/api/x", "/"));
+    }
+
+    #[test]
+    fn routing_route_prefix_with_trailing_slash_is_tolerated() {
+        let router = Router::new(
+            vec![Route {
+                prefix: "/api/".into(),
+                micro: API,
+            }],
+            PRIMARY,
+        );
+        assert_eq!(router.route("/api/x"), micro(API, "/x", "/api"));
+    }
+
+    #[test]
+    fn routing_query_is_preserved_untouched() {
+        assert_route(
+            "/api/items?a=%2F..%2F&b=/../__space&c",
+            micro(API, "/items?a=%2F..%2F&b=/../__space&c", "/api"),
+        );
+        assert_route("/api/items?", micro(API, "/items?", "/api"));
+        assert_route("/x?y?z", micro(PRIMARY, "/x?y?z", "/"));
+        assert_route("/x/../y?p=..", micro(PRIMARY, "/y?p=..", "/"));
+    }
+
+    #[test]
+    fn routing_uses_normalized_path() {
+        assert_route("/api//items", micro(API, "/items", "/api"));
+        assert_route("//api/items", micro(API, "/items", "/api"));
+        assert_route("/api/./items", micro(API, "/items", "/api"));
+        assert_route("/other/../api/items", micro(API, "/items", "/api"));
+        assert_route("/%61pi/items", micro(API, "/items", "/api"));
+        assert_route("/api/../items", micro(PRIMARY, "/items", "/"));
+        assert_route("/api/..", micro(PRIMARY, "/", "/"));
+    }
+
+    #[test]
+    fn routing_keeps_client_encoding_of_reserved_characters() {
+        assert_route("/api/a%2Fb?x", micro(API, "/a%2Fb?x", "/api"));
+        assert_route("/api/a%20b", micro(API, "/a%20b", "/api"));
+    }
+
+    #[test]
+    fn routing_escape_above_root_is_not_found() {
+        assert_route("/..", Target::NotFound);
+        assert_route("/../api/x", Target::NotFound);
+        assert_route("/%2e%2e/x", Target::NotFound);
+        assert_route("/api/../../x", Target::NotFound);
+        assert_route("/api/%2E%2E/%2e%2e/x?y", Target::NotFound);
+    }
+
+    #[test]
+    fn routing_relative_target_is_not_found() {
+        assert_route("", Target::NotFound);
+        assert_route("*", Target::NotFound);
+        assert_route("api/x", Target::NotFound);
+        assert_route("?x=1", Target::NotFound);
+    }
+
+    // Runtime endpoints
+
+    #[test]
+    fn reserved_prefix_runtime_endpoints() {
+        assert_route("/__space/health", Target::Space(SpaceEndpoint::Health));
+        assert_route("/__space/status", Target::Space(SpaceEndpoint::Status));
+        assert_route("/__space/metrics", Target::Space(SpaceEndpoint::Metrics));
+        assert_route("/__space", Target::Space(SpaceEndpoint::Dashboard));
+        assert_route("/__space/", Target::Space(SpaceEndpoint::Dashboard));
+    }
+
+    #[test]
+    fn reserved_prefix_runtime_endpoints_ignore_query() {
+        assert_route(
+            "/__space/health?verbose=1",
+            Target::Space(SpaceEndpoint::Health),
+        );
+        assert_route("/__space?x", Target::Space(SpaceEndpoint::Dashboard));
+    }
+
+    #[test]
+    fn reserved_prefix_other_runtime_paths() {
+        assert_route(
+            "/__space/v0/actions",
+            Target::Space(SpaceEndpoint::Other("/__space/v0/actions".into())),
+        );
+        assert_route(
+            "/__space/health/",
+            Target::Space(SpaceEndpoint::Other("/__space/health/".into())),
+        );
+        assert_route(
+            "/__space/healthz",
+            Target::Space(SpaceEndpoint::Other("/__space/healthz".into())),
+        );
+    }
+
+    #[test]
+    fn reserved_prefix_runtime_endpoints_after_normalization() {
+        assert_route("/%5F%5Fspace/health", Target::Space(SpaceEndpoint::Health));
+        assert_route("//__space//metrics", Target::Space(SpaceEndpoint::Metrics));
+        assert_route("/x/../__space/status", Target::Space(SpaceEndpoint::Status));
+        assert_route(
+            "/api/../__space/health",
+            Target::Space(SpaceEndpoint::Health),
+        );
+    }
+
+    #[test]
+    fn reserved_prefix_is_a_whole_segment() {
+        assert_route("/__spacex", micro(PRIMARY, "/__spacex", "/"));
+        assert_route("/__spaces/x", micro(PRIMARY, "/__spaces/x", "/"));
+        assert_route("/api/__spacex/y", micro(API, "/__spacex/y", "/api"));
+        assert_route("/x/__space", micro(PRIMARY, "/x/__space", "/"));
+    }
+
+    // A Micro's own /__space/ from outside
+
+    #[test]
+    fn reserved_prefix_micro_actions_unreachable() {
+        assert_route("/api/__space/v0/actions", Target::Reserved);
+        assert_route("/api/__space", Target::Reserved);
+        assert_route("/api/__space/", Target::Reserved);
+        assert_route("/api-v2/__space/v0/actions?x=1", Target::Reserved);
+    }
+
+    #[test]
+    fn reserved_prefix_micro_actions_unreachable_through_dot_segments() {
+        assert_route("/api/x/../__space/v0/actions", Target::Reserved);
+        assert_route("/api/./__space/v0/actions", Target::Reserved);
+        assert_route("/api/x/%2e%2e/__space/v0/actions", Target::Reserved);
+    }
+
+    #[test]
+    fn reserved_prefix_parent_of_micro_is_the_runtime() {
+        // `..` leaves the Micro's prefix: the runtime answers, never the Micro.
+        assert_route(
+            "/api/../__space/v0/actions",
+            Target::Space(SpaceEndpoint::Other("/__space/v0/actions".into())),
+        );
+    }
+
+    #[test]
+    fn reserved_prefix_micro_actions_unreachable_through_repeated_slashes() {
+        assert_route("/api//__space/v0/actions", Target::Reserved);
+        assert_route("/api///__space//v0/actions", Target::Reserved);
+    }
+
+    #[test]
+    fn reserved_prefix_micro_actions_unreachable_through_percent_encoding() {
+        assert_route("/api/%5F%5Fspace/v0/actions", Target::Reserved);
+        assert_route("/api/%5f_space/v0/actions", Target::Reserved);
+        assert_route("/api/__%73pace/v0/actions", Target::Reserved);
+    }
+
+    #[test]
+    fn reserved_prefix_micro_actions_unreachable_through_encoded_slashes() {
+        assert_route("/api/%2F__space/v0/actions", Target::Reserved);
+        assert_route("/api/x%2F..%2F__space/v0/actions", Target::Reserved);
+        assert_route("/api/__space%2Fv0%2Factions", Target::Reserved);
+        assert_route("/%2F__space/v0/actions", Target::Reserved);
+        assert_route("/api/x%2f..%2f..%2f__space/v0/actions", Target::Reserved);
+    }
+
+    #[test]
+    fn reserved_prefix_micro_actions_unreachable_through_case_or_backslash() {
+        assert_route("/api/__SPACE/v0/actions", Target::Reserved);
+        assert_route("/api/__Space", Target::Reserved);
+        assert_route("/__SPACE/v0/actions", Target::Reserved);
+        assert_route("/api/x\\..\\__space/v0/actions", Target::Reserved);
+        assert_route("/api/%5C__space/v0/actions", Target::Reserved);
+        assert_route("/api/__space;x=1/v0/actions", Target::Reserved);
+    }
+
+    #[test]
+    fn reserved_prefix_primary_actions_unreachable() {
+        // The primary's relative path is the whole path; variants that are not the exact
+        // runtime prefix must still never reach it.
+        assert_route("/__Space/v0/actions", Target::Reserved);
+        assert_route("/%5F%5FSPACE/v0/actions", Target::Reserved);
+    }
+}

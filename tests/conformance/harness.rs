@@ -1,0 +1,311 @@
+//! Shared pieces of the conformance suite: building the guest components once, starting the
+//! real `micro-wasm` binary on an ephemeral port with a generated app, and a small HTTP client.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::Request;
+use hyper_util::rt::TokioIo;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_micro-wasm");
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// Builds the test guests and the examples once per test run; returns the path of `name.wasm`
+/// (`probe` from tests/guests, the others from guest-examples).
+pub fn guest(name: &str) -> PathBuf {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        ensure_wasm_target();
+        for ws in ["tests/guests", "guest-examples"] {
+            let dir = repo().join(ws);
+            let status = Command::new(env!("CARGO"))
+                .args(["build", "--release", "--target", "wasm32-wasip2", "--quiet"])
+                .current_dir(&dir)
+                .env_remove("CARGO_TARGET_DIR")
+                .env_remove("RUSTFLAGS")
+                .env_remove("CARGO_ENCODED_RUSTFLAGS")
+                .status()
+                .expect("running cargo for the guests");
+            assert!(
+                status.success(),
+                "building the guests in {} failed",
+                dir.display()
+            );
+        }
+    });
+    let ws = if name == "probe" {
+        "tests/guests"
+    } else {
+        "guest-examples"
+    };
+    repo()
+        .join(ws)
+        .join(format!("target/wasm32-wasip2/release/{name}.wasm"))
+}
+
+fn ensure_wasm_target() {
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).contains("wasm32-wasip2"));
+    if let Ok(false) = installed {
+        let ok = Command::new("rustup")
+            .args(["target", "add", "wasm32-wasip2"])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(
+            ok,
+            "the wasm32-wasip2 target is missing: run `rustup target add wasm32-wasip2`"
+        );
+    }
+}
+
+/// A scratch app: a temp dir holding app.toml, code dirs and the state dir.
+pub struct AppDir {
+    pub dir: tempfile::TempDir,
+}
+
+impl AppDir {
+    /// Writes `toml` as app.toml. `{probe}` and `{hello}` are replaced by the guests' paths.
+    pub fn new(toml: &str) -> AppDir {
+        let dir = tempfile::tempdir().unwrap();
+        let text = toml
+            .replace("{probe}", &guest("probe").display().to_string())
+            .replace("{hello}", &guest("hello").display().to_string());
+        std::fs::write(dir.path().join("app.toml"), text).unwrap();
+        AppDir { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn manifest(&self) -> PathBuf {
+        self.path().join("app.toml")
+    }
+
+    /// Writes a file under the app dir, creating parent dirs.
+    pub fn write(&self, rel: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+        let p = self.path().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, contents).unwrap();
+        p
+    }
+
+    /// Runs `micro-wasm ARGS` to completion.
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        Command::new(BIN)
+            .args(args)
+            .current_dir(self.path())
+            .output()
+            .unwrap()
+    }
+
+    /// Starts `micro-wasm run` on port 0 with extra args.
+    pub fn serve(&self, extra: &[&str]) -> Server {
+        Server::start(self, extra)
+    }
+}
+
+/// A running `micro-wasm run`, killed on drop.
+pub struct Server {
+    child: Child,
+    pub addr: SocketAddr,
+    stderr: Arc<Mutex<String>>,
+    stdout: Arc<Mutex<String>>,
+}
+
+fn collect(
+    pipe: impl std::io::Read + Send + 'static,
+    into: Arc<Mutex<String>>,
+    ready: Option<std::sync::mpsc::Sender<String>>,
+) {
+    std::thread::spawn(move || {
+        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+            if let Some(tx) = &ready
+                && line.contains("listening on http://")
+            {
+                let _ = tx.send(line.clone());
+            }
+            let mut s = into.lock().unwrap();
+            s.push_str(&line);
+            s.push('\n');
+        }
+    });
+}
+
+impl Server {
+    fn start(app: &AppDir, extra: &[&str]) -> Server {
+        let mut child = Command::new(BIN)
+            .arg("run")
+            .arg(app.manifest())
+            .args(["--listen", "127.0.0.1:0"])
+            .args(extra)
+            .env("MICRO_WASM_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let stdout = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        collect(child.stderr.take().unwrap(), stderr.clone(), Some(tx));
+        collect(child.stdout.take().unwrap(), stdout.clone(), None);
+        let line = match rx.recv_timeout(Duration::from_secs(120)) {
+            Ok(line) => line,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("micro-wasm did not start:\n{}", stderr.lock().unwrap());
+            }
+        };
+        let addr = line
+            .rsplit("http://")
+            .next()
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        Server {
+            child,
+            addr,
+            stderr,
+            stdout,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    pub fn stdout(&self) -> String {
+        self.stdout.lock().unwrap().clone()
+    }
+
+    /// Waits until `pred(stdout + stderr)` holds, up to `timeout`.
+    pub fn wait_output(&self, timeout: Duration, pred: impl Fn(&str) -> bool) -> bool {
+        let end = Instant::now() + timeout;
+        while Instant::now() < end {
+            if pred(&(self.stdout() + &self.stderr())) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    pub async fn get(&self, path: &str) -> Resp {
+        self.send(Request::get(path).body(Full::new(Bytes::new())).unwrap())
+            .await
+    }
+
+    /// Sends `req` (its URI is a path) on a fresh connection.
+    pub async fn send<B>(&self, mut req: Request<B>) -> Resp
+    where
+        B: hyper::body::Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        if !req.headers().contains_key("host") {
+            req.headers_mut()
+                .insert("host", self.addr.to_string().parse().unwrap());
+        }
+        let stream = tokio::net::TcpStream::connect(self.addr).await.unwrap();
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        let resp = sender.send_request(req).await.unwrap();
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map(|c| c.to_bytes())
+            .unwrap_or_default();
+        Resp {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// Sends SIGTERM (unix) and waits for the exit status.
+    #[cfg(unix)]
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        self.child.wait().unwrap()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A response, fully read.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: http::HeaderMap,
+    pub body: Bytes,
+}
+
+impl Resp {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not json ({e}): {}", self.text()))
+    }
+
+    /// Asserts a JSON error of SPEC §4 with this status and kind, naming `micro`.
+    pub fn assert_error(&self, status: u16, kind: &str, micro: Option<&str>) {
+        assert_eq!(self.status, status, "body: {}", self.text());
+        let j = self.json();
+        assert_eq!(j["error"], kind, "{j}");
+        match micro {
+            Some(m) => assert_eq!(j["micro"], m, "{j}"),
+            None => assert!(j["micro"].is_null(), "{j}"),
+        }
+        assert!(j["message"].as_str().is_some_and(|m| !m.is_empty()), "{j}");
+    }
+}
+
+/// A one-Micro app on the probe guest with small test limits, plus extra TOML.
+pub fn probe_app(limits: &str, extra: &str) -> AppDir {
+    let app = AppDir::new(&format!(
+        "[app]\nname = \"t\"\n\n[limits]\ntimeout = \"500ms\"\ntmp = \"1MiB\"\nsleep_after = \"60s\"\n{limits}\n\n[[micro]]\nname = \"probe\"\ncomponent = '{{probe}}'\nsrc = \"code\"\n{extra}\n"
+    ));
+    app.write("code/hello.txt", "hello from /app\n");
+    app
+}

@@ -1,0 +1,235 @@
+//! SPEC §4 and S17/S18: routing, the reserved prefix, client IP headers, upgrades, error
+//! shape, keep-alive and graceful shutdown.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::Request;
+
+use crate::harness::{AppDir, Server};
+
+fn routed_app() -> AppDir {
+    let app = AppDir::new(
+        "[app]\nname = \"routes\"\n\n[limits]\ntimeout = \"2s\"\n\n\
+         [[micro]]\nname = \"web\"\ncomponent = '{probe}'\nsrc = \"web\"\nprimary = true\n\n\
+         [[micro]]\nname = \"api\"\ncomponent = '{probe}'\nsrc = \"api\"\n\n\
+         [[micro]]\nname = \"apiv2\"\ncomponent = '{probe}'\nsrc = \"api\"\npath = \"/api-v2\"\n",
+    );
+    app.write("web/index.html", "web");
+    app.write("api/index.html", "api");
+    app
+}
+
+async fn echo(srv: &Server, path: &str) -> serde_json::Value {
+    let r = srv.get(path).await;
+    assert_eq!(r.status, 200, "{path}: {}", r.text());
+    r.json()
+}
+
+fn header<'a>(echo: &'a serde_json::Value, name: &str) -> Vec<&'a str> {
+    echo["headers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| h[0] == name)
+        .map(|h| h[1].as_str().unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn routing_longest_prefix_strips_and_forwards_the_prefix() {
+    let app = routed_app();
+    let srv = app.serve(&[]);
+    let e = echo(&srv, "/api/echo?x=1").await;
+    assert_eq!(e["path"], "/echo?x=1");
+    assert_eq!(header(&e, "x-forwarded-prefix"), ["/api"]);
+    let env = srv.get("/api/env").await.json();
+    assert_eq!(env["DETA_SPACE_APP_MICRO_NAME"], "api");
+    let env = srv.get("/api-v2/env").await.json();
+    assert_eq!(env["DETA_SPACE_APP_MICRO_NAME"], "apiv2");
+    // Not at a segment boundary: the primary gets the whole path.
+    let r = srv.get("/apix/echo").await;
+    assert_eq!(r.status, 404, "the probe's own 404 for an unknown route");
+    assert!(r.text().contains("no such probe route"));
+    let e = echo(&srv, "/echo").await;
+    assert_eq!(header(&e, "x-forwarded-prefix"), ["/"]);
+    let env = srv.get("/env").await.json();
+    assert_eq!(env["DETA_SPACE_APP_MICRO_NAME"], "web");
+    // `/api` alone reaches the api Micro's root.
+    let r = srv.get("/api").await;
+    assert!(
+        r.text().contains("no such probe route"),
+        "api's `/`: {}",
+        r.text()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reserved_prefix_health_and_no_outside_actions() {
+    let app = routed_app();
+    let srv = app.serve(&[]);
+    let r = srv.get("/__space/health").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json(), serde_json::json!({"status": "ok"}));
+    for path in [
+        "/__space/v0/actions",
+        "/api/__space/v0/actions",
+        "/api//__space/v0/actions",
+        "/api/../__space/v0/actions",
+        "/api/%5F%5Fspace/v0/actions",
+        "/__space/nothing",
+    ] {
+        let r = srv
+            .send(
+                Request::post(path)
+                    .header("content-type", "application/json")
+                    .body(Full::new(Bytes::from_static(
+                        b"{\"event\":{\"id\":\"x\",\"trigger\":\"schedule\"}}",
+                    )))
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(r.status, 404, "{path} reached: {}", r.text());
+    }
+    // No guest recorded an action.
+    assert_eq!(srv.get("/last-action").await.status, 404);
+    assert_eq!(srv.get("/api/last-action").await.status, 404);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn s17_client_ip_comes_from_the_peer_and_spoofs_are_stripped() {
+    let app = routed_app();
+    let srv = app.serve(&[]);
+    let r = srv
+        .send(
+            Request::get("/echo")
+                .header("x-forwarded-for", "6.6.6.6")
+                .header("x-real-ip", "6.6.6.6")
+                .body(Full::new(Bytes::new()))
+                .unwrap(),
+        )
+        .await;
+    let e = r.json();
+    assert_eq!(header(&e, "x-forwarded-for"), ["127.0.0.1"]);
+    assert_eq!(header(&e, "x-real-ip"), ["127.0.0.1"]);
+    drop(srv);
+
+    // Behind a trusted proxy the forwarded client is kept.
+    let srv = app.serve(&["--trusted-proxy", "127.0.0.0/8"]);
+    let e = srv
+        .send(
+            Request::get("/echo")
+                .header("x-forwarded-for", "203.0.113.9")
+                .body(Full::new(Bytes::new()))
+                .unwrap(),
+        )
+        .await
+        .json();
+    assert_eq!(header(&e, "x-real-ip"), ["203.0.113.9"]);
+    assert_eq!(header(&e, "x-forwarded-for"), ["203.0.113.9, 127.0.0.1"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn s18_upgrade_requests_are_refused_with_501() {
+    let app = routed_app();
+    let srv = app.serve(&[]);
+    let r = srv
+        .send(
+            Request::get("/echo")
+                .header("connection", "Upgrade")
+                .header("upgrade", "websocket")
+                .header("sec-websocket-version", "13")
+                .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+                .body(Full::new(Bytes::new()))
+                .unwrap(),
+        )
+        .await;
+    r.assert_error(501, "upgrade_not_supported", None);
+    assert!(r.json()["message"].as_str().unwrap().contains("websocket"));
+    assert_eq!(srv.get("/echo").await.status, 200);
+}
+
+#[test]
+fn keep_alive_serves_several_requests_on_one_connection() {
+    let app = routed_app();
+    let srv = app.serve(&[]);
+    let mut s = TcpStream::connect(srv.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let req = format!(
+        "GET /status?code=200 HTTP/1.1\r\nHost: {}\r\n\r\n",
+        srv.addr
+    );
+    let mut seen = 0;
+    let mut buf = Vec::new();
+    for _ in 0..3 {
+        s.write_all(req.as_bytes()).unwrap();
+        let mut chunk = [0u8; 4096];
+        let n = s.read(&mut chunk).unwrap();
+        buf.extend_from_slice(&chunk[..n]);
+        seen += String::from_utf8_lossy(&chunk[..n])
+            .matches("HTTP/1.1 200")
+            .count();
+    }
+    assert_eq!(seen, 3, "{}", String::from_utf8_lossy(&buf));
+}
+
+#[test]
+fn malformed_requests_get_400_and_the_server_survives() {
+    let app = routed_app();
+    let srv = app.serve(&[]);
+    let mut s = TcpStream::connect(srv.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(b"GARBAGE\r\n\r\n").unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    assert!(out.starts_with("HTTP/1.1 400"), "{out}");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    assert_eq!(rt.block_on(srv.get("/status?code=200")).status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn errors_are_json_and_unknown_space_endpoints_404() {
+    let app = routed_app();
+    let srv = app.serve(&[]);
+    srv.get("/__space/nope")
+        .await
+        .assert_error(404, "not_found", None);
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread")]
+async fn graceful_shutdown_finishes_in_flight_requests_then_exits_0() {
+    let app = routed_app();
+    let mut srv = app.serve(&[]);
+    let addr = srv.addr;
+    let inflight = tokio::spawn(async move {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        s.write_all(format!("GET /sleep?ms=700 HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out).await;
+        String::from_utf8_lossy(&out).into_owned()
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let status = tokio::task::spawn_blocking(move || {
+        let st = srv.terminate();
+        (st, srv)
+    })
+    .await
+    .unwrap();
+    assert_eq!(status.0.code(), Some(0), "exit status after SIGTERM");
+    let out = inflight.await.unwrap();
+    assert!(
+        out.starts_with("HTTP/1.1 200") && out.contains("slept"),
+        "in-flight request was cut: {out}"
+    );
+    assert!(
+        TcpStream::connect(addr).is_err(),
+        "still accepting after shutdown"
+    );
+}

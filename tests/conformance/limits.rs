@@ -1,0 +1,212 @@
+//! S5, S6, S8, S9 and hostile guests: every limit ends in the right status and the runtime
+//! keeps serving afterwards.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{Full, StreamBody};
+use hyper::Request;
+use hyper::body::Frame;
+
+use crate::harness::{Server, probe_app};
+
+/// The runtime still serves normal requests.
+async fn still_serving(srv: &Server) {
+    let r = srv.get("/status?code=200").await;
+    assert_eq!(r.status, 200, "runtime stopped serving: {}", r.text());
+}
+
+async fn assert_504_in_time(srv: &Server, path: &str, timeout: Duration) {
+    let start = Instant::now();
+    let r = srv.get(path).await;
+    let took = start.elapsed();
+    r.assert_error(504, "timeout", Some("probe"));
+    assert!(
+        took >= timeout,
+        "{path}: answered before the timeout ({took:?})"
+    );
+    assert!(
+        took <= timeout + timeout / 10,
+        "{path}: 504 after {took:?}, later than timeout + 10%"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn s5_busy_loop_and_blocked_host_call_both_time_out() {
+    let app = probe_app("timeout = \"1s\"", "");
+    let srv = app.serve(&[]);
+    assert_504_in_time(&srv, "/loop", Duration::from_secs(1)).await;
+    assert_504_in_time(&srv, "/sleep?ms=60000", Duration::from_secs(1)).await;
+    still_serving(&srv).await;
+    assert!(
+        srv.wait_output(Duration::from_secs(2), |o| o.contains("probe")
+            && o.contains("timeout"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn s6_memory_is_limited_per_execution() {
+    let app = probe_app("memory = \"64MiB\"", "");
+    let srv = app.serve(&[]);
+    // Within the limit works.
+    assert_eq!(srv.get("/alloc?mb=16").await.status, 200);
+    // One big allocation and many small ones both hit the limit: the instance traps.
+    srv.get("/alloc?mb=100")
+        .await
+        .assert_error(502, "memory_limit", Some("probe"));
+    srv.get("/alloc-many?mb=100")
+        .await
+        .assert_error(502, "memory_limit", Some("probe"));
+    // A guest that checks its allocations sees them fail.
+    let r = srv.get("/try-alloc?mb=100").await;
+    assert_eq!(r.status, 507, "{}", r.text());
+    still_serving(&srv).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn s8_excess_concurrent_requests_get_503_with_retry_after() {
+    let app = probe_app("concurrency = 2\ntimeout = \"5s\"", "");
+    let srv = std::sync::Arc::new(app.serve(&[]));
+    let slow: Vec<_> = (0..2)
+        .map(|_| {
+            let srv = srv.clone();
+            tokio::spawn(async move { srv.get("/sleep?ms=1500").await.status })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let r = srv.get("/status?code=200").await;
+    r.assert_error(503, "busy", Some("probe"));
+    assert!(r.headers.contains_key("retry-after"));
+    for s in slow {
+        assert_eq!(s.await.unwrap(), 200);
+    }
+    still_serving(&srv).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn s9_request_over_the_limit_is_413_known_length_and_chunked() {
+    let app = probe_app("payload = \"10kB\"", "");
+    let srv = app.serve(&[]);
+    let big = Bytes::from(vec![b'x'; 10_001]);
+    let r = srv
+        .send(Request::post("/echo").body(Full::new(big.clone())).unwrap())
+        .await;
+    r.assert_error(413, "request_too_large", Some("probe"));
+    // The guest was not started for a known length: no instance was made.
+    let status = srv.get("/__space/status").await.json();
+    assert_eq!(status["micros"][0]["cold_starts"], 0, "{status}");
+
+    // Chunked: no Content-Length, counted while streaming.
+    let chunks: Vec<Result<Frame<Bytes>, std::convert::Infallible>> = (0..11)
+        .map(|_| Ok(Frame::data(Bytes::from(vec![b'y'; 1000]))))
+        .collect();
+    let r = srv
+        .send(
+            Request::post("/echo")
+                .body(StreamBody::new(futures::stream::iter(chunks)))
+                .unwrap(),
+        )
+        .await;
+    r.assert_error(413, "request_too_large", Some("probe"));
+
+    // At the limit is fine.
+    let r = srv
+        .send(
+            Request::post("/echo")
+                .body(Full::new(Bytes::from(vec![b'z'; 10_000])))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["body_len"], 10_000);
+    still_serving(&srv).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn s9_response_over_the_limit_is_502() {
+    let app = probe_app("payload = \"10kB\"", "");
+    let srv = app.serve(&[]);
+    assert_eq!(
+        srv.get("/big-response?bytes=10000").await.body.len(),
+        10_000
+    );
+    srv.get("/big-response?bytes=10001").await.assert_error(
+        502,
+        "response_too_large",
+        Some("probe"),
+    );
+    srv.get("/big-response?bytes=200000&content-length=1")
+        .await
+        .assert_error(502, "response_too_large", Some("probe"));
+    still_serving(&srv).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hostile_guests_end_in_502_or_504_and_the_runtime_keeps_serving() {
+    let app = probe_app("timeout = \"1s\"", "");
+    let srv = app.serve(&[]);
+    srv.get("/panic")
+        .await
+        .assert_error(502, "trap", Some("probe"));
+    still_serving(&srv).await;
+    srv.get("/stack-overflow")
+        .await
+        .assert_error(502, "trap", Some("probe"));
+    still_serving(&srv).await;
+    srv.get("/no-response")
+        .await
+        .assert_error(502, "trap", Some("probe"));
+    still_serving(&srv).await;
+    // A never-ending body is bounded by the payload limit (or the timeout).
+    let r = srv.get("/forever").await;
+    assert!(
+        r.status == 502 || r.status == 504,
+        "{} {}",
+        r.status,
+        r.text()
+    );
+    still_serving(&srv).await;
+    // Writing to stdout forever is bounded by the timeout and does not stall the runtime.
+    srv.get("/spin-stdout")
+        .await
+        .assert_error(504, "timeout", Some("probe"));
+    still_serving(&srv).await;
+    assert!(
+        srv.wait_output(Duration::from_secs(2), |o| o.contains("probe panic")),
+        "the panic message is logged"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn guest_output_goes_to_console_and_log_file_with_the_micro_name() {
+    let app = probe_app("", "");
+    let srv = app.serve(&[]);
+    assert_eq!(srv.get("/stdout?lines=3").await.status, 200);
+    assert!(
+        srv.wait_output(Duration::from_secs(5), |o| o
+            .contains("[probe] probe line 2")),
+        "{}",
+        srv.stdout()
+    );
+    assert!(srv.wait_output(Duration::from_secs(5), |o| {
+        o.contains("[probe] stderr probe err")
+    }));
+    let log = app.path().join(".micro-wasm/logs/probe.log");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline
+        && !std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("probe line 2")
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("probe line 0") && text.contains("probe err"),
+        "{text}"
+    );
+    assert!(
+        text.lines().next().unwrap().starts_with("20"),
+        "lines carry a timestamp: {text}"
+    );
+}

@@ -1,0 +1,9 @@
+//! The conformance suite: every seed rule (S1-S18) and the HTTP behaviour of SPEC.md, each
+//! shown against the real `micro-wasm` binary over real HTTP with real guest components.
+//! One file per spec section; tests are named after the rule they show.
+
+mod harness;
+mod http_rules;
+mod limits;
+mod manifest;
+mod sandbox;

@@ -1,0 +1,194 @@
+//! S3, S4, S7, S10, S13, S16: each Micro's sandbox — env, keys, files.
+
+use crate::harness::{AppDir, probe_app};
+
+/// Two Micros on the same probe component, with their own code dirs.
+fn two_micros(extra_env: &str) -> AppDir {
+    let app = AppDir::new(&format!(
+        "[app]\nname = \"pair\"\nversion = \"1.2.3\"\n\n[limits]\ntimeout = \"2s\"\ntmp = \"1MiB\"\n\n\
+         [[micro]]\nname = \"alpha\"\ncomponent = '{{probe}}'\nsrc = \"alpha\"\nprimary = true\n\n\
+         [micro.env]\nSECRET_A = \"only-alpha\"\n{extra_env}\n\n\
+         [[micro]]\nname = \"beta\"\ncomponent = '{{probe}}'\nsrc = \"beta\"\n\n[micro.env]\nSECRET_B = \"only-beta\"\n"
+    ));
+    app.write("alpha/a.txt", "alpha's file");
+    app.write("beta/b.txt", "beta's file");
+    app
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn s3_micros_do_not_see_each_others_env_tmp_or_files() {
+    let app = two_micros("");
+    let srv = app.serve(&["--env", "beta.ONLY_BETA=1"]);
+    let a = srv.get("/env").await.json();
+    let b = srv.get("/beta/env").await.json();
+    assert_eq!(a["SECRET_A"], "only-alpha");
+    assert!(
+        a.get("SECRET_B").is_none() && a.get("ONLY_BETA").is_none(),
+        "{a}"
+    );
+    assert_eq!(b["SECRET_B"], "only-beta");
+    assert!(b.get("SECRET_A").is_none(), "{b}");
+    assert_eq!(b["ONLY_BETA"], "1");
+
+    // /tmp is private: a file alpha writes is not visible to beta.
+    assert_eq!(
+        srv.get("/write?path=/tmp/mine.txt&bytes=10").await.status,
+        200
+    );
+    assert_eq!(srv.get("/read?path=/tmp/mine.txt").await.status, 200);
+    let r = srv.get("/beta/read?path=/tmp/mine.txt").await;
+    assert_ne!(r.status, 200, "beta read alpha's /tmp: {}", r.text());
+
+    // /app is each Micro's own code dir.
+    assert_eq!(srv.get("/ls?path=/app").await.text().trim(), "a.txt");
+    assert_eq!(srv.get("/beta/ls?path=/app").await.text().trim(), "b.txt");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn s3_nothing_from_the_host_environment_leaks_in() {
+    let app = probe_app("", "");
+    let srv = app.serve(&[]);
+    let env = srv.get("/env").await.json();
+    for host_var in ["PATH", "HOME", "MICRO_WASM_LOG", "CARGO", "USER"] {
+        assert!(env.get(host_var).is_none(), "{host_var} leaked: {env}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn s3_paths_cannot_escape_app_or_tmp() {
+    let app = probe_app("", "");
+    app.write("outside.txt", "host secret");
+    let srv = app.serve(&[]);
+    for path in [
+        "/app/../outside.txt",
+        "/app/../../etc/passwd",
+        "/tmp/../app.toml",
+        "/etc/passwd",
+        "../outside.txt",
+    ] {
+        let r = srv.get(&format!("/read?path={path}")).await;
+        assert_ne!(r.status, 200, "{path} was readable: {}", r.text());
+        assert!(!r.text().contains("host secret"));
+    }
+    // The guest still works after the attempts.
+    assert_eq!(
+        srv.get("/read?path=/app/hello.txt").await.text(),
+        "hello from /app\n"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn s4_each_micro_has_its_own_key_stable_across_restarts() {
+    let app = two_micros("");
+    let keys = |srv: &crate::harness::Server| {
+        let srv_a = srv.get("/env");
+        let srv_b = srv.get("/beta/env");
+        async move {
+            (
+                srv_a.await.json()["DETA_PROJECT_KEY"].clone(),
+                srv_b.await.json()["DETA_PROJECT_KEY"].clone(),
+            )
+        }
+    };
+    let (a1, b1) = {
+        let srv = app.serve(&[]);
+        keys(&srv).await
+    };
+    let (a, b) = (a1.as_str().unwrap(), b1.as_str().unwrap());
+    assert_ne!(a, b);
+    let (id_a, secret_a) = a.split_once('_').unwrap();
+    let (id_b, _) = b.split_once('_').unwrap();
+    assert_eq!(id_a, id_b, "app id is shared");
+    assert_eq!(id_a.len(), 8);
+    assert!(
+        id_a.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+    );
+    assert_eq!(secret_a.len(), 32);
+    assert!(secret_a.chars().all(|c| c.is_ascii_alphanumeric()));
+    let srv = app.serve(&[]);
+    assert_eq!(keys(&srv).await, (a1, b1), "keys changed after a restart");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn s10_preset_variables_and_overrides() {
+    let app = two_micros("GREETING = \"manifest\"\nFROM_FILE = \"manifest\"");
+    app.write("vars.env", "FROM_FILE=file\nalpha.GREETING=file\n");
+    let srv = app.serve(&[
+        "--env-file",
+        app.path().join("vars.env").to_str().unwrap(),
+        "--env",
+        "alpha.GREETING=flag",
+    ]);
+    let a = srv.get("/env").await.json();
+    assert_eq!(a["DETA_SPACE_APP"], "true");
+    assert_eq!(a["DETA_SPACE_APP_VERSION"], "1.2.3");
+    assert_eq!(a["DETA_SPACE_APP_HOSTNAME"], srv.addr.to_string());
+    assert_eq!(a["DETA_SPACE_APP_MICRO_NAME"], "alpha");
+    assert_eq!(a["DETA_SPACE_APP_MICRO_TYPE"], "primary");
+    assert_eq!(a["PORT"], srv.addr.port().to_string());
+    assert_eq!(a["TMPDIR"], "/tmp");
+    assert_eq!(
+        a["GREETING"], "flag",
+        "--env wins over --env-file and [micro.env]"
+    );
+    assert_eq!(a["FROM_FILE"], "file", "--env-file wins over [micro.env]");
+    assert_eq!(a["__cwd"], "/app");
+    let b = srv.get("/beta/env").await.json();
+    assert_eq!(b["DETA_SPACE_APP_MICRO_TYPE"], "normal");
+    assert_eq!(b["DETA_SPACE_APP_MICRO_NAME"], "beta");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn s7_app_is_read_only_and_tmp_is_writable() {
+    let app = probe_app("", "");
+    let srv = app.serve(&[]);
+    let r = srv.get("/write?path=/app/new.txt&bytes=10").await;
+    assert_eq!(r.status, 500, "{}", r.text());
+    let t = r.text().to_lowercase();
+    assert!(
+        t.contains("read-only")
+            || t.contains("readonly")
+            || t.contains("not permitted")
+            || t.contains("permission"),
+        "{t}"
+    );
+    assert!(!app.path().join("code/new.txt").exists());
+    let r = srv.get("/write?path=/app/hello.txt&bytes=3").await;
+    assert_eq!(r.status, 500, "overwriting code must fail: {}", r.text());
+    assert_eq!(
+        std::fs::read_to_string(app.path().join("code/hello.txt")).unwrap(),
+        "hello from /app\n"
+    );
+
+    let r = srv.get("/write?path=/tmp/x.txt&bytes=1000").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(srv.get("/read?path=/tmp/x.txt").await.body.len(), 1000);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn s13_the_code_dir_can_be_listed_and_read() {
+    let app = probe_app("", "");
+    app.write("code/static/style.css", "body{}");
+    let srv = app.serve(&[]);
+    let ls = srv.get("/ls?path=/app").await.text();
+    assert_eq!(ls.lines().collect::<Vec<_>>(), ["hello.txt", "static"]);
+    assert_eq!(
+        srv.get("/read?path=/app/static/style.css").await.text(),
+        "body{}"
+    );
+}
+
+#[test]
+fn s16_oversized_code_is_refused_naming_the_micro_and_size() {
+    let app = probe_app("", "");
+    let f = std::fs::File::create(app.path().join("code/huge.bin")).unwrap();
+    f.set_len(250_000_001).unwrap(); // sparse: no disk used
+    let out = app.cli(&["run", "app.toml", "--listen", "127.0.0.1:0"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        err.contains("probe") && err.contains("250000") && err.contains("S16"),
+        "{err}"
+    );
+}

@@ -1,0 +1,48 @@
+//! Scheduled actions: `POST /__space/v0/actions` records what the runtime sent,
+//! `GET /last-action` shows it.
+
+use std::sync::{Mutex, PoisonError};
+
+use serde_json::{Value, json};
+
+use crate::reply::{JSON, Outcome, Reply, Req};
+
+/// Action bodies are kept up to this many bytes.
+const ACTION_KEEP: usize = 1024 * 1024;
+const LAST_ACTION_FILE: &str = "/tmp/last-action.json";
+
+/// The last recorded action, while this instance is warm.
+static LAST: Mutex<Option<String>> = Mutex::new(None);
+
+/// `POST /__space/v0/actions`: records method, path, content type and body in a global
+/// and in /tmp/last-action.json (when /tmp is writable); answers
+/// `{"ok":true,"event":<body>}` (the body as JSON, or as a string when it is not JSON).
+pub fn record(req: &Req) -> Outcome {
+    if req.method != "POST" {
+        return Err(Reply::text(405, "actions are POSTed\n"));
+    }
+    let (_, body) = req.read_body(ACTION_KEEP)?;
+    let text = String::from_utf8_lossy(&body).into_owned();
+    let event =
+        serde_json::from_str::<Value>(&text).unwrap_or_else(|_| Value::String(text.clone()));
+    let record = json!({
+        "method": req.method,
+        "path": req.path_with_query,
+        "content_type": req.header("content-type"),
+        "body": text,
+    })
+    .to_string();
+    // Best effort: a read-only or full /tmp must not fail the action.
+    let _ = std::fs::write(LAST_ACTION_FILE, &record);
+    *LAST.lock().unwrap_or_else(PoisonError::into_inner) = Some(record);
+    Ok(Reply::json(200, &json!({ "ok": true, "event": event })))
+}
+
+/// `GET /last-action`: the last record of this instance, else the one in /tmp, else 404.
+pub fn last(_: &Req) -> Outcome {
+    let in_memory = LAST.lock().unwrap_or_else(PoisonError::into_inner).clone();
+    match in_memory.or_else(|| std::fs::read_to_string(LAST_ACTION_FILE).ok()) {
+        Some(record) => Ok(Reply::with(200, JSON, record)),
+        None => Err(Reply::text(404, "no action recorded\n")),
+    }
+}

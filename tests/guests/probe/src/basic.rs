@@ -1,0 +1,84 @@
+//! Well-behaved routes: environment, echo, warm-instance counter, status codes, logging.
+
+use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde_json::{Map, Value, json};
+
+use crate::reply::{Outcome, Reply, Req};
+
+/// Bodies are echoed up to this many bytes (`body_len` still counts them all).
+const ECHO_KEEP: usize = 64 * 1024;
+
+/// Survives between requests while the instance is kept warm.
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// `GET /env`: every env var, plus `__cwd`.
+pub fn env(_: &Req) -> Outcome {
+    let mut vars = Map::new();
+    for (k, v) in std::env::vars_os() {
+        let k = k.to_string_lossy().into_owned();
+        vars.insert(k, Value::String(v.to_string_lossy().into_owned()));
+    }
+    let cwd = match std::env::current_dir() {
+        Ok(dir) => dir.display().to_string(),
+        Err(e) => format!("error: {e}"),
+    };
+    vars.insert("__cwd".to_string(), Value::String(cwd));
+    Ok(Reply::json(200, &Value::Object(vars)))
+}
+
+/// `ANY /echo`: method, path+query, headers in order, and the body.
+pub fn echo(req: &Req) -> Outcome {
+    Ok(Reply::json(200, &echo_json(req)?))
+}
+
+/// The echo document; also used by `/__space/v0/actions` bookkeeping.
+pub fn echo_json(req: &Req) -> Result<Value, Reply> {
+    let headers: Vec<Value> = req
+        .headers()
+        .into_iter()
+        .map(|(k, v)| json!([k, String::from_utf8_lossy(&v)]))
+        .collect();
+    let (body_len, body) = req.read_body(ECHO_KEEP)?;
+    Ok(json!({
+        "method": req.method,
+        "path": req.path_with_query,
+        "headers": headers,
+        "body_len": body_len,
+        "body": String::from_utf8_lossy(&body),
+    }))
+}
+
+/// `GET /counter`: increments a global and returns its new value.
+pub fn counter(_: &Req) -> Outcome {
+    let value = COUNTER.fetch_add(1, Ordering::SeqCst) + 1;
+    Ok(Reply::text(200, value.to_string()))
+}
+
+/// `GET /status?code=N`: answers with that status.
+pub fn status(req: &Req) -> Outcome {
+    let code = req.number("code", None)?;
+    match u16::try_from(code) {
+        Ok(code @ 100..=999) => Ok(Reply::text(code, format!("status {code}"))),
+        _ => Err(Reply::text(400, format!("invalid status code {code}\n"))),
+    }
+}
+
+/// `GET /no-response`: returns without setting the response-outparam.
+pub fn no_response(_: &Req) -> Outcome {
+    Ok(Reply::NoResponse)
+}
+
+/// `GET /stdout?lines=N`: N lines to stdout, one to stderr.
+pub fn stdout(req: &Req) -> Outcome {
+    let lines = req.number("lines", Some(1))?;
+    let mut out = std::io::stdout().lock();
+    for i in 0..lines {
+        // A host that drops or throttles stdout must not turn this route into a trap.
+        let _ = writeln!(out, "probe line {i}");
+    }
+    let _ = out.flush();
+    let _ = writeln!(std::io::stderr(), "probe err");
+    Ok(Reply::text(200, format!("printed {lines} lines\n")))
+}

@@ -1,0 +1,69 @@
+//! `probe`: the test guest of micro-wasm's conformance tests.
+//!
+//! One `wasi:http/proxy` component whose behaviour is chosen by the request path (the
+//! runtime strips the Micro's route prefix, so the guest sees e.g. `/env`). Every route
+//! answers through [`reply::send`]; see tests/guests/README.md for the route table.
+
+mod actions;
+mod basic;
+mod files;
+mod hostile;
+mod reply;
+
+use reply::{Outcome, Reply, Req};
+use wasi::exports::http::incoming_handler::Guest;
+use wasi::http::types::{IncomingRequest, ResponseOutparam};
+
+type Handler = fn(&Req) -> Outcome;
+
+/// The route table: path (query excluded) → handler.
+fn route(path: &str) -> Option<Handler> {
+    let handler: Handler = match path {
+        // Environment, request echo, warm-instance state, status codes.
+        "/env" => basic::env,
+        "/echo" => basic::echo,
+        "/counter" => basic::counter,
+        "/status" => basic::status,
+        "/no-response" => basic::no_response,
+        "/stdout" => basic::stdout,
+        // Scheduled actions.
+        "/__space/v0/actions" => actions::record,
+        "/last-action" => actions::last,
+        // Hostile guests: limits and traps.
+        "/loop" => hostile::busy_loop,
+        "/sleep" => hostile::sleep,
+        "/alloc" => hostile::alloc,
+        "/alloc-many" => hostile::alloc_many,
+        "/try-alloc" => hostile::try_alloc,
+        "/panic" => hostile::panic,
+        "/stack-overflow" => hostile::stack_overflow,
+        "/big-response" => hostile::big_response,
+        "/forever" => hostile::forever,
+        "/spin-stdout" => hostile::spin_stdout,
+        // File system.
+        "/write" => files::write,
+        "/append" => files::append,
+        "/set-len" => files::set_len,
+        "/read" => files::read,
+        "/ls" => files::ls,
+        "/rm" => files::rm,
+        "/du" => files::du,
+        _ => return None,
+    };
+    Some(handler)
+}
+
+struct Probe;
+
+impl Guest for Probe {
+    fn handle(request: IncomingRequest, out: ResponseOutparam) {
+        let req = Req::new(request);
+        let reply = match route(&req.path) {
+            Some(handler) => handler(&req).unwrap_or_else(|early| early),
+            None => Reply::text(404, "no such probe route\n"),
+        };
+        reply::send(reply, out);
+    }
+}
+
+wasi::http::proxy::export!(Probe);

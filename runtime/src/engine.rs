@@ -15,8 +15,8 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 
 use crate::manifest::Limits;
 
-/// How often the ticker advances the engine's epoch. A guest's deadline is its timeout
-/// divided by this tick, so a timeout fires at most one tick late.
+/// How often the ticker advances the engine's epoch. Each store checks its wall-clock
+/// deadline on every tick, so a timeout fires at most one tick late.
 pub const EPOCH_TICK: Duration = Duration::from_millis(5);
 
 /// Core instances, memories and tables a `wasm32-wasip2` component typically makes per
@@ -64,11 +64,6 @@ impl AppEngine {
             allocation,
             ticker: Some(ticker),
         })
-    }
-
-    /// The epoch deadline (in ticks) for a call bounded by `timeout`.
-    pub fn deadline_ticks(timeout: Duration) -> u64 {
-        (timeout.as_nanos() / EPOCH_TICK.as_nanos()) as u64 + 1
     }
 }
 
@@ -143,12 +138,6 @@ impl Ticker {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn deadline_covers_the_timeout() {
-        assert_eq!(AppEngine::deadline_ticks(Duration::from_millis(500)), 101);
-        assert!(AppEngine::deadline_ticks(Duration::from_millis(1)) >= 1);
-    }
 
     #[test]
     fn pool_is_sized_from_concurrency_and_capped() {

@@ -74,8 +74,8 @@ where
             format!("cannot instantiate: {e:#}"),
         )
     })?;
-    inst.store
-        .set_epoch_deadline(crate::engine::AppEngine::deadline_ticks(limits.timeout));
+    inst.store.data_mut().deadline = started + limits.timeout;
+    inst.store.set_epoch_deadline(1);
     inst.store.data_mut().limiter.hit = None;
 
     let (req, too_large) = {
@@ -97,12 +97,13 @@ where
 
     let task_micro = micro.clone();
     let timeout = limits.timeout;
+    let deadline = started + timeout;
     let task = tokio::spawn(async move {
         let call = inst
             .proxy
             .wasi_http_incoming_handler()
             .call_handle(&mut inst.store, req, out);
-        let outcome = match tokio::time::timeout(timeout, call).await {
+        let outcome = match tokio::time::timeout_at(deadline.into(), call).await {
             Ok(Ok(())) => Outcome::Finished,
             Ok(Err(e)) => Outcome::Trapped {
                 interrupted: matches!(e.downcast_ref::<Trap>(), Some(Trap::Interrupt)),
@@ -118,7 +119,6 @@ where
         outcome
     });
 
-    let deadline = started + timeout + Duration::from_millis(50);
     let head = match rx.await {
         Ok(Ok(resp)) => resp,
         Ok(Err(code)) => {
@@ -135,7 +135,15 @@ where
     if too_large.load(Ordering::Acquire) {
         return Err(request_too_large(name, limits.payload));
     }
-    let response = finish_response(name, limits.payload, head, deadline, timeout, task).await?;
+    let response = finish_response(
+        name,
+        limits.payload,
+        head,
+        deadline + Duration::from_millis(50),
+        timeout,
+        task,
+    )
+    .await?;
     Ok(Served { response, cold })
 }
 

@@ -12,11 +12,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use wasmtime::Store;
+use wasmtime::{Store, UpdateDeadline};
 use wasmtime_wasi_http::WasiHttpCtx;
 use wasmtime_wasi_http::p2::bindings::{Proxy, ProxyPre};
 
-use crate::engine::AppEngine;
 use crate::manifest::Limits;
 use crate::sandbox::MicroSandbox;
 use crate::sandbox::fs::TmpDir;
@@ -166,10 +165,20 @@ impl Micro {
             http: WasiHttpCtx::new(),
             table: Default::default(),
             limiter: InstanceLimiter::new(self.limits.memory, self.limits.instances),
+            deadline: Instant::now() + self.limits.timeout,
         };
         let mut store = Store::new(self.pre.engine(), data);
         store.limiter(|d| &mut d.limiter);
-        store.set_epoch_deadline(AppEngine::deadline_ticks(self.limits.timeout));
+        // Every tick: trap once the wall-clock deadline has passed, else yield to the executor
+        // so a busy guest cannot monopolise a worker thread, and wait for the next tick.
+        store.epoch_deadline_callback(|ctx| {
+            Ok(if Instant::now() >= ctx.data().deadline {
+                UpdateDeadline::Interrupt
+            } else {
+                UpdateDeadline::Yield(1)
+            })
+        });
+        store.set_epoch_deadline(1);
         Ok(store)
     }
 

@@ -16,6 +16,8 @@ pub struct StoreData {
     pub http: WasiHttpCtx,
     pub table: ResourceTable,
     pub limiter: InstanceLimiter,
+    /// When the current invocation must stop (S5); checked on every epoch tick.
+    pub deadline: std::time::Instant,
 }
 
 impl WasiView for StoreData {

@@ -301,10 +301,23 @@ impl Resp {
     }
 }
 
-/// A one-Micro app on the probe guest with small test limits, plus extra TOML.
+/// A one-Micro app on the probe guest with small test limits (`limits` lines override the
+/// defaults below), plus extra `[[micro]]` TOML.
 pub fn probe_app(limits: &str, extra: &str) -> AppDir {
+    let mut table: Vec<String> = limits.lines().map(str::to_string).collect();
+    for default in [
+        "timeout = \"500ms\"",
+        "tmp = \"1MiB\"",
+        "sleep_after = \"60s\"",
+    ] {
+        let key = default.split(' ').next().unwrap();
+        if !table.iter().any(|l| l.trim_start().starts_with(key)) {
+            table.push(default.to_string());
+        }
+    }
     let app = AppDir::new(&format!(
-        "[app]\nname = \"t\"\n\n[limits]\ntimeout = \"500ms\"\ntmp = \"1MiB\"\nsleep_after = \"60s\"\n{limits}\n\n[[micro]]\nname = \"probe\"\ncomponent = '{{probe}}'\nsrc = \"code\"\n{extra}\n"
+        "[app]\nname = \"t\"\n\n[limits]\n{}\n\n[[micro]]\nname = \"probe\"\ncomponent = '{{probe}}'\nsrc = \"code\"\n{extra}\n",
+        table.join("\n")
     ));
     app.write("code/hello.txt", "hello from /app\n");
     app

@@ -112,13 +112,12 @@ async fn s9_request_over_the_limit_is_413_known_length_and_chunked() {
     // At the limit is fine.
     let r = srv
         .send(
-            Request::post("/echo")
+            Request::post("/consume")
                 .body(Full::new(Bytes::from(vec![b'z'; 10_000])))
                 .unwrap(),
         )
         .await;
-    assert_eq!(r.status, 200);
-    assert_eq!(r.json()["body_len"], 10_000);
+    assert_eq!((r.status, r.text().as_str()), (200, "10000"));
     still_serving(&srv).await;
 }
 

@@ -77,19 +77,16 @@ async fn s3_paths_cannot_escape_app_or_tmp() {
     );
 }
 
+async fn keys(srv: &crate::harness::Server) -> (serde_json::Value, serde_json::Value) {
+    (
+        srv.get("/env").await.json()["DETA_PROJECT_KEY"].clone(),
+        srv.get("/beta/env").await.json()["DETA_PROJECT_KEY"].clone(),
+    )
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn s4_each_micro_has_its_own_key_stable_across_restarts() {
     let app = two_micros("");
-    let keys = |srv: &crate::harness::Server| {
-        let srv_a = srv.get("/env");
-        let srv_b = srv.get("/beta/env");
-        async move {
-            (
-                srv_a.await.json()["DETA_PROJECT_KEY"].clone(),
-                srv_b.await.json()["DETA_PROJECT_KEY"].clone(),
-            )
-        }
-    };
     let (a1, b1) = {
         let srv = app.serve(&[]);
         keys(&srv).await
@@ -133,7 +130,8 @@ async fn s10_preset_variables_and_overrides() {
         "--env wins over --env-file and [micro.env]"
     );
     assert_eq!(a["FROM_FILE"], "file", "--env-file wins over [micro.env]");
-    assert_eq!(a["__cwd"], "/app");
+    // The working directory is passed as WASI's initial-cwd; relative paths resolve in /app.
+    assert_eq!(a["__initial_cwd"], "/app");
     let b = srv.get("/beta/env").await.json();
     assert_eq!(b["DETA_SPACE_APP_MICRO_TYPE"], "normal");
     assert_eq!(b["DETA_SPACE_APP_MICRO_NAME"], "beta");

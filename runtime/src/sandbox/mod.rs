@@ -39,8 +39,12 @@ impl MicroSandbox {
             .initial_cwd("/app")
             .stdout(self.stdout.clone())
             .stderr(self.stderr.clone());
+        // The code dir is also preopened as "." so relative paths resolve in /app: wasi-libc
+        // starts at "/" and ignores `initial-cwd`, so that alone would not make /app the
+        // working directory for most guests.
         for (host, guest, perms) in [
             (&self.code_dir, "/app", FsPerms::ReadOnly),
+            (&self.code_dir, ".", FsPerms::ReadOnly),
             (&self.tmp_dir, "/tmp", FsPerms::ReadWrite),
         ] {
             b.preopened_dir(host, guest, perms).map_err(|e| {

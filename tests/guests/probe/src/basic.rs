@@ -13,7 +13,8 @@ const ECHO_KEEP: usize = 64 * 1024;
 /// Survives between requests while the instance is kept warm.
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
-/// `GET /env`: every env var, plus `__cwd`.
+/// `GET /env`: every env var, plus `__cwd` (what std reports) and `__initial_cwd` (what the
+/// host passes through `wasi:cli/environment.initial-cwd`).
 pub fn env(_: &Req) -> Outcome {
     let mut vars = Map::new();
     for (k, v) in std::env::vars_os() {
@@ -25,6 +26,8 @@ pub fn env(_: &Req) -> Outcome {
         Err(e) => format!("error: {e}"),
     };
     vars.insert("__cwd".to_string(), Value::String(cwd));
+    let initial = wasi::cli::environment::initial_cwd().unwrap_or_default();
+    vars.insert("__initial_cwd".to_string(), Value::String(initial));
     Ok(Reply::json(200, &Value::Object(vars)))
 }
 
@@ -48,6 +51,12 @@ pub fn echo_json(req: &Req) -> Result<Value, Reply> {
         "body_len": body_len,
         "body": String::from_utf8_lossy(&body),
     }))
+}
+
+/// `POST /consume`: reads the whole body and answers only its length.
+pub fn consume(req: &Req) -> Outcome {
+    let (len, _) = req.read_body(0)?;
+    Ok(Reply::text(200, len.to_string()))
 }
 
 /// `GET /counter`: increments a global and returns its new value.

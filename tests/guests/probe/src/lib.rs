@@ -22,6 +22,7 @@ fn route(path: &str) -> Option<Handler> {
         // Environment, request echo, warm-instance state, status codes.
         "/env" => basic::env,
         "/echo" => basic::echo,
+        "/consume" => basic::consume,
         "/counter" => basic::counter,
         "/status" => basic::status,
         "/no-response" => basic::no_response,

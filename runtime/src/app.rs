@@ -173,6 +173,8 @@ fn compile_all(
 ) -> Result<Vec<ProxyPre<StoreData>>> {
     let mut linker = Linker::<StoreData>::new(&engine.engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    // S7: /tmp's byte quota, by shadowing wasi:filesystem/types (see sandbox::quota).
+    crate::sandbox::quota::add_to_linker(&mut linker)?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
     let linker = &linker;
     std::thread::scope(|s| {

@@ -20,6 +20,7 @@ use crate::manifest::Limits;
 use crate::sandbox::MicroSandbox;
 use crate::sandbox::fs::TmpDir;
 use crate::sandbox::limits::InstanceLimiter;
+use crate::sandbox::quota::TmpQuota;
 use crate::store::StoreData;
 
 /// An instance ready to serve: its store and its exports.
@@ -38,6 +39,8 @@ pub struct Micro {
     pre: ProxyPre<StoreData>,
     sandbox: MicroSandbox,
     tmp: TmpDir,
+    /// S7: the byte quota of `tmp`, shared by all instances.
+    quota: Arc<TmpQuota>,
     /// S8: at most `concurrency` invocations at once.
     permits: Arc<Semaphore>,
     warm: Mutex<Vec<Instance>>,
@@ -101,6 +104,7 @@ impl Micro {
             name,
             primary,
             permits: Arc::new(Semaphore::new(limits.concurrency as usize)),
+            quota: Arc::new(TmpQuota::new(limits.tmp, tmp.path())),
             limits,
             reuse,
             pre,
@@ -165,6 +169,7 @@ impl Micro {
             http: WasiHttpCtx::new(),
             table: Default::default(),
             limiter: InstanceLimiter::new(self.limits.memory, self.limits.instances),
+            quota: self.quota.clone(),
             deadline: Instant::now() + self.limits.timeout,
         };
         let mut store = Store::new(self.pre.engine(), data);
@@ -198,6 +203,7 @@ impl Micro {
         if let Err(e) = self.tmp.wipe() {
             tracing::warn!(micro = %self.name, "{e:#}");
         }
+        self.quota.reset();
         tracing::info!(micro = %self.name, "going to sleep");
         true
     }
@@ -213,7 +219,7 @@ impl Micro {
             awake: self.life.lock().unwrap().awake,
             warm_instances: self.warm.lock().unwrap().len(),
             in_flight: self.inflight.load(Ordering::Acquire),
-            tmp_bytes: self.tmp.used(),
+            tmp_bytes: self.quota.used(),
             requests: self.stats.requests.load(Ordering::Relaxed),
             cold_starts: self.stats.cold_starts.load(Ordering::Relaxed),
         }

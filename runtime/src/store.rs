@@ -4,11 +4,14 @@
 //! One concrete type, no trait towers. It must not hold anything shared between Micros:
 //! whatever is shared (the engine, the log writer) lives outside the store.
 
+use std::sync::Arc;
+
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::sandbox::limits::InstanceLimiter;
+use crate::sandbox::quota::TmpQuota;
 
 /// The per-instance state of a Micro.
 pub struct StoreData {
@@ -18,6 +21,8 @@ pub struct StoreData {
     pub limiter: InstanceLimiter,
     /// When the current invocation must stop (S5); checked on every epoch tick.
     pub deadline: std::time::Instant,
+    /// The Micro's `/tmp` quota, shared by all its instances (S7).
+    pub quota: Arc<TmpQuota>,
 }
 
 impl WasiView for StoreData {

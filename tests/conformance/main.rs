@@ -7,3 +7,4 @@ mod http_rules;
 mod limits;
 mod manifest;
 mod sandbox;
+mod tmp_quota;

@@ -8,6 +8,7 @@
 pub mod env;
 pub mod fs;
 pub mod limits;
+pub mod quota;
 
 use std::path::PathBuf;
 

@@ -8,6 +8,7 @@ mod actions;
 mod basic;
 mod files;
 mod hostile;
+mod quota;
 mod reply;
 
 use reply::{Outcome, Reply, Req};
@@ -49,6 +50,17 @@ fn route(path: &str) -> Option<Handler> {
         "/ls" => files::ls,
         "/rm" => files::rm,
         "/du" => files::du,
+        // The /tmp quota (S7): every way of growing the tree.
+        "/pwrite" => quota::pwrite,
+        "/write-stream" => quota::write_stream,
+        "/append-stream" => quota::append_stream,
+        "/truncate" => quota::truncate,
+        "/mkdirs" => quota::mkdirs,
+        "/many-files" => quota::many_files,
+        "/rm-tree" => quota::rm_tree,
+        "/rename" => quota::rename,
+        "/hold" => quota::hold,
+        "/release" => quota::release,
         _ => return None,
     };
     Some(handler)

@@ -17,11 +17,15 @@ use crate::cache::{self, CacheOutcome};
 use crate::engine::AppEngine;
 use crate::keys::DataKeys;
 use crate::logs::{AppLogs, Stream};
+use crate::manifest::Auth;
 use crate::manifest::{Manifest, MicroSection};
 use crate::micro::{Micro, Status};
 use crate::sandbox::MicroSandbox;
 use crate::sandbox::env::{self, Override, Presets};
 use crate::sandbox::fs::{self, TmpDir};
+use crate::sandbox::outbound::Outbound;
+use crate::scheduler::Actions;
+use crate::server::auth::{Access, ApiKeys};
 use crate::server::headers::TrustedProxies;
 use crate::server::router::{Route, Router};
 use crate::store::StoreData;
@@ -45,8 +49,14 @@ pub struct App {
     pub micros: Vec<Arc<Micro>>,
     pub router: Router,
     pub trusted: TrustedProxies,
+    /// Set when `[app] auth = "api-key"`: every non-public route needs a key.
+    pub api_keys: Option<ApiKeys>,
+    /// Which routes of each Micro skip the key check, by Micro index.
+    pub access: Vec<Access>,
     pub logs: AppLogs,
     pub engine: AppEngine,
+    /// The scheduled actions and their state (SPEC §6), driven by `scheduler::Scheduler`.
+    pub actions: Arc<Actions>,
 }
 
 /// The state dir used for `manifest` unless `--state-dir` says otherwise.
@@ -110,6 +120,7 @@ impl App {
                 env: env::micro_env(&presets, &m.env, &opts.env),
                 code_dir: m.src.clone(),
                 tmp_dir: tmp.path().to_path_buf(),
+                outbound: Arc::new(Outbound::parse(&m.name, &m.outbound)?),
                 stdout: logs.output(i, Stream::Stdout),
                 stderr: logs.output(i, Stream::Stderr),
             };
@@ -133,6 +144,10 @@ impl App {
             })
             .collect();
         let primary = manifest.micros.iter().position(|m| m.primary).unwrap_or(0);
+        let api_keys = match manifest.app.auth {
+            Auth::ApiKey => Some(ApiKeys::load(&state_dir)?),
+            Auth::None => None,
+        };
         Ok(App {
             name: manifest.app.name.clone(),
             hostname,
@@ -140,8 +155,18 @@ impl App {
             micros,
             router: Router::new(routes, primary),
             trusted,
+            api_keys,
+            access: manifest
+                .micros
+                .iter()
+                .map(|m| Access {
+                    public: m.public,
+                    routes: m.public_routes.clone(),
+                })
+                .collect(),
             logs,
             engine,
+            actions: Arc::new(Actions::from_manifest(manifest)),
         })
     }
 
@@ -160,6 +185,7 @@ impl App {
         serde_json::json!({
             "app": self.name,
             "micros": micros,
+            "actions": self.actions.status(),
             "dropped_log_lines": self.logs.dropped(),
         })
     }

@@ -8,6 +8,7 @@
 //! cli/               one file per subcommand; parses, then delegates
 //! manifest/          app.toml types, units, validation with spans (S1, S2)
 //! schedule.rs        cron and rate parsing, next run time
+//! scheduler.rs       scheduled actions: next runs, delivery, overlap, status (§6)
 //! app.rs             the frozen, running app: engine, components, Micros, router
 //! engine.rs          Config, Engine, pooling fallback, the epoch ticker
 //! cache.rs           precompiled components in the state dir
@@ -38,7 +39,10 @@ pub mod keys;
 pub mod logs;
 pub mod manifest;
 pub mod micro;
+#[cfg(test)]
+mod robustness;
 pub mod sandbox;
 pub mod schedule;
+pub mod scheduler;
 pub mod server;
 pub mod store;

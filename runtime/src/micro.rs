@@ -20,8 +20,13 @@ use crate::manifest::Limits;
 use crate::sandbox::MicroSandbox;
 use crate::sandbox::fs::TmpDir;
 use crate::sandbox::limits::InstanceLimiter;
+use crate::sandbox::outbound::OutboundHooks;
 use crate::sandbox::quota::TmpQuota;
 use crate::store::StoreData;
+
+/// Most idle instances a Micro keeps warm. A burst beyond this makes new instances (a cold
+/// start costs well under a millisecond with the pooling allocator) and drops them afterwards.
+pub const MAX_WARM: usize = 16;
 
 /// An instance ready to serve: its store and its exports.
 pub struct Instance {
@@ -152,13 +157,14 @@ impl Micro {
     }
 
     /// Returns a healthy instance after a finished invocation. With `reuse = false`, or when
-    /// enough are kept already, it is dropped instead.
+    /// [`MAX_WARM`] (or `concurrency`) are kept already, it is dropped instead, so a burst
+    /// cannot pin memory: only the last few instances stay warm until the Micro sleeps.
     pub fn give_back(&self, inst: Instance) {
         if !self.reuse {
             return;
         }
         let mut warm = self.warm.lock().unwrap();
-        if warm.len() < self.limits.concurrency as usize {
+        if warm.len() < MAX_WARM.min(self.limits.concurrency as usize) {
             warm.push(inst);
         }
     }
@@ -169,6 +175,10 @@ impl Micro {
             http: WasiHttpCtx::new(),
             table: Default::default(),
             limiter: InstanceLimiter::new(self.limits.memory, self.limits.instances),
+            hooks: OutboundHooks {
+                micro: self.name.as_str().into(),
+                policy: self.sandbox.outbound.clone(),
+            },
             quota: self.quota.clone(),
             deadline: Instant::now() + self.limits.timeout,
         };

@@ -11,6 +11,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::sandbox::limits::InstanceLimiter;
+use crate::sandbox::outbound::OutboundHooks;
 use crate::sandbox::quota::TmpQuota;
 
 /// The per-instance state of a Micro.
@@ -19,6 +20,8 @@ pub struct StoreData {
     pub http: WasiHttpCtx,
     pub table: ResourceTable,
     pub limiter: InstanceLimiter,
+    /// S14: checks every outgoing HTTP request against the Micro's allow-list.
+    pub hooks: OutboundHooks,
     /// When the current invocation must stop (S5); checked on every epoch tick.
     pub deadline: std::time::Instant,
     /// The Micro's `/tmp` quota, shared by all its instances (S7).
@@ -39,7 +42,7 @@ impl WasiHttpView for StoreData {
         WasiHttpCtxView {
             ctx: &mut self.http,
             table: &mut self.table,
-            hooks: Default::default(),
+            hooks: &mut self.hooks,
         }
     }
 }

@@ -186,10 +186,6 @@ impl Server {
         }
     }
 
-    pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
     pub fn stderr(&self) -> String {
         self.stderr.lock().unwrap().clone()
     }
@@ -256,10 +252,6 @@ impl Server {
             .status()
             .unwrap();
         self.child.wait().unwrap()
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.id()
     }
 }
 

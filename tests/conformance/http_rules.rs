@@ -233,3 +233,65 @@ async fn graceful_shutdown_finishes_in_flight_requests_then_exits_0() {
         "still accepting after shutdown"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn s12_no_shell_exec_or_ssh_anywhere() {
+    let app = routed_app();
+    let srv = app.serve(&[]);
+    for path in [
+        "/__space/exec",
+        "/__space/shell",
+        "/__space/ssh",
+        "/__space/v0/exec",
+    ] {
+        srv.get(path).await.assert_error(404, "not_found", None);
+    }
+    let help = app.cli(&["--help"]);
+    let text = String::from_utf8_lossy(&help.stdout).to_lowercase();
+    assert!(text.contains("run") && text.contains("validate"), "{text}");
+    for word in ["ssh", "exec", "shell", "attach"] {
+        assert!(!text.contains(word), "`{word}` in the command line: {text}");
+    }
+}
+
+#[test]
+fn slowloris_connections_are_closed_after_the_header_timeout() {
+    let app = routed_app();
+    let srv = app.serve(&[]);
+    let mut s = TcpStream::connect(srv.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.write_all(b"GET /echo HTTP/1.1\r\nHost: x\r\nX-Slow: 1\r\n")
+        .unwrap();
+    let start = std::time::Instant::now();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let took = start.elapsed();
+    assert!(
+        took >= Duration::from_secs(9) && took < Duration::from_secs(15),
+        "closed after {took:?}"
+    );
+    let out = String::from_utf8_lossy(&out);
+    assert!(out.is_empty() || out.starts_with("HTTP/1.1 408"), "{out}");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    assert_eq!(rt.block_on(srv.get("/status?code=200")).status, 200);
+}
+
+#[test]
+fn too_many_headers_are_refused() {
+    let app = routed_app();
+    let srv = app.serve(&[]);
+    let mut s = TcpStream::connect(srv.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut req = String::from("GET /echo HTTP/1.1\r\nHost: x\r\n");
+    for i in 0..150 {
+        req += &format!("X-H{i}: v\r\n");
+    }
+    req += "\r\n";
+    s.write_all(req.as_bytes()).unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    assert!(
+        out.starts_with("HTTP/1.1 431") || out.starts_with("HTTP/1.1 400"),
+        "{out}"
+    );
+}

@@ -2,9 +2,13 @@
 //! shown against the real `micro-wasm` binary over real HTTP with real guest components.
 //! One file per spec section; tests are named after the rule they show.
 
+mod actions;
+mod auth;
 mod harness;
 mod http_rules;
+mod lifecycle;
 mod limits;
 mod manifest;
+mod outbound;
 mod sandbox;
 mod tmp_quota;

@@ -2,7 +2,9 @@
 //! to the library. Exit codes: 0 ok, 1 runtime failure, 2 bad arguments or bad manifest.
 
 mod build;
+mod keys;
 mod run;
+mod trigger;
 mod validate;
 
 use std::path::{Path, PathBuf};
@@ -39,6 +41,10 @@ enum Command {
         #[arg(default_value = "app.toml")]
         app_toml: PathBuf,
     },
+    /// Deliver a scheduled action's event once, in process, and print the response
+    Trigger(trigger::TriggerArgs),
+    /// Manage the app's API keys (used when `[app] auth = "api-key"`)
+    Keys(keys::KeysArgs),
 }
 
 /// Why a command failed, deciding its exit code.
@@ -65,6 +71,8 @@ pub fn main() -> ExitCode {
         Command::Build { app_toml } => {
             load(&app_toml).and_then(|m| build::build_all(&m).map_err(Failure::Runtime))
         }
+        Command::Trigger(args) => trigger::trigger(args),
+        Command::Keys(args) => keys::keys(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -8,6 +8,7 @@
 pub mod env;
 pub mod fs;
 pub mod limits;
+pub mod outbound;
 pub mod quota;
 
 use std::path::PathBuf;
@@ -26,15 +27,19 @@ pub struct MicroSandbox {
     pub code_dir: PathBuf,
     /// Host dir mounted read-write at `/tmp`, private to this Micro (S3, S7).
     pub tmp_dir: PathBuf,
+    /// S14: where the Micro may connect.
+    pub outbound: std::sync::Arc<outbound::Outbound>,
     pub stdout: GuestOutput,
     pub stderr: GuestOutput,
 }
 
 impl MicroSandbox {
     /// A fresh WASI context for one instance: env, `/app` read-only, `/tmp` read-write, the
-    /// working directory `/app`, stdout/stderr to the Micro's log, no stdin, no sockets.
+    /// working directory `/app`, stdout/stderr to the Micro's log, no stdin, TCP only as
+    /// `outbound` allows.
     pub fn wasi_ctx(&self) -> Result<WasiCtx> {
         let mut b = WasiCtxBuilder::new();
+        outbound::configure_sockets(&mut b, &self.micro, self.outbound.clone());
         b.envs(&self.env)
             .arg(&self.micro)
             .initial_cwd("/app")

@@ -5,6 +5,7 @@
 //! Every failure becomes a JSON error response and is logged with its Micro; the service
 //! never returns `Err` to hyper. It must not run guest code itself: `invoke` does.
 
+pub mod auth;
 pub mod body;
 pub mod errors;
 pub mod headers;
@@ -37,8 +38,9 @@ const MAX_HEADERS: usize = 100;
 /// Most bytes of request head buffered per connection.
 const MAX_HEAD_BYTES: usize = 64 * 1024;
 
-/// Serves `app` on `listener` until `shutdown` resolves, then stops accepting, lets in-flight
-/// requests finish (bounded by the longest Micro timeout plus a second) and returns.
+/// Serves `app` on `listener` (and runs its scheduled actions) until `shutdown` resolves, then
+/// stops accepting and scheduling, lets in-flight requests and action runs finish (bounded by
+/// the longest Micro timeout plus a second) and returns.
 pub async fn run(
     listener: TcpListener,
     app: Arc<App>,
@@ -54,6 +56,7 @@ pub async fn run(
     builder.http2().max_header_list_size(MAX_HEAD_BYTES as u32);
     let graceful = GracefulShutdown::new();
     let sleeper = tokio::spawn(sleeper(app.clone()));
+    let mut scheduler = crate::scheduler::Scheduler::spawn(app.clone());
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -84,18 +87,17 @@ pub async fn run(
     drop(listener);
     let bound = app.longest_timeout() + Duration::from_secs(1);
     tracing::info!(
-        "shutting down: draining in-flight requests (at most {}s)",
+        "shutting down: draining in-flight requests and action runs (at most {}s)",
         bound.as_secs()
     );
-    if tokio::time::timeout(bound, graceful.shutdown())
-        .await
-        .is_err()
-    {
+    let drain = async { tokio::join!(graceful.shutdown(), scheduler.stop()) };
+    if tokio::time::timeout(bound, drain).await.is_err() {
         tracing::warn!(
-            "some connections were still open after {}s; closing them",
+            "some connections or action runs were still going after {}s; closing them",
             bound.as_secs()
         );
     }
+    drop(scheduler);
     sleeper.abort();
     Ok(())
 }
@@ -171,7 +173,13 @@ async fn route(app: &App, peer: SocketAddr, mut req: Request<Incoming>) -> Route
         .unwrap_or("/")
         .to_string();
     match app.router.route(&path_and_query) {
-        Target::Space(endpoint) => (space(app, endpoint), None, false),
+        Target::Space(endpoint) => {
+            let public = matches!(endpoint, SpaceEndpoint::Health);
+            match authorize(app, public, req.headers_mut(), None) {
+                Ok(()) => (space(app, endpoint), None, false),
+                Err(e) => (Err(e), None, false),
+            }
+        }
         Target::NotFound => (
             Err(HttpError::new(
                 ErrorKind::NotFound,
@@ -197,6 +205,11 @@ async fn route(app: &App, peer: SocketAddr, mut req: Request<Incoming>) -> Route
         } => {
             let m = &app.micros[micro];
             let name = Some(m.name.as_str());
+            let path = path_and_query.split('?').next().unwrap_or("/");
+            let public = app.access[micro].is_public(path);
+            if let Err(e) = authorize(app, public, req.headers_mut(), Some(&m.name)) {
+                return (Err(e), name, false);
+            }
             if let Err(e) = prepare(app, peer, &mut req, &path_and_query, prefix) {
                 return (Err(e.with_micro(&m.name)), name, false);
             }
@@ -216,6 +229,31 @@ async fn route(app: &App, peer: SocketAddr, mut req: Request<Incoming>) -> Route
                 Err(e) => (Err(e), name, false),
             }
         }
+    }
+}
+
+/// With `auth = "api-key"`, a non-public route needs a valid `X-Space-App-Key`. The header
+/// is removed either way, so a key never reaches guest code.
+fn authorize(
+    app: &App,
+    public: bool,
+    headers: &mut http::HeaderMap,
+    micro: Option<&str>,
+) -> Result<(), HttpError> {
+    let presented = headers.remove(auth::HEADER);
+    match &app.api_keys {
+        Some(keys) if !public && !keys.check(presented.as_ref().map(|v| v.as_bytes())) => {
+            Err(HttpError::new(
+                ErrorKind::Unauthorized,
+                micro,
+                if presented.is_some() {
+                    "invalid api key in X-Space-App-Key"
+                } else {
+                    "this route needs an api key in X-Space-App-Key"
+                },
+            ))
+        }
+        _ => Ok(()),
     }
 }
 

@@ -16,7 +16,9 @@ static LAST: Mutex<Option<String>> = Mutex::new(None);
 
 /// `POST /__space/v0/actions`: records method, path, content type and body in a global
 /// and in /tmp/last-action.json (when /tmp is writable); answers
-/// `{"ok":true,"event":<body>}` (the body as JSON, or as a string when it is not JSON).
+/// `{"ok":<status < 400>,"event":<body>,"request":<the record>}` (the body as JSON, or a string
+/// when it is not JSON), with status 200, or the status in env var `ACTION_STATUS` when set
+/// (so tests can make an action fail).
 pub fn record(req: &Req) -> Outcome {
     if req.method != "POST" {
         return Err(Reply::text(405, "actions are POSTed\n"));
@@ -30,12 +32,17 @@ pub fn record(req: &Req) -> Outcome {
         "path": req.path_with_query,
         "content_type": req.header("content-type"),
         "body": text,
-    })
-    .to_string();
+    });
+    let record_text = record.to_string();
     // Best effort: a read-only or full /tmp must not fail the action.
-    let _ = std::fs::write(LAST_ACTION_FILE, &record);
-    *LAST.lock().unwrap_or_else(PoisonError::into_inner) = Some(record);
-    Ok(Reply::json(200, &json!({ "ok": true, "event": event })))
+    let _ = std::fs::write(LAST_ACTION_FILE, &record_text);
+    *LAST.lock().unwrap_or_else(PoisonError::into_inner) = Some(record_text);
+    let status = std::env::var("ACTION_STATUS")
+        .ok()
+        .and_then(|s| s.parse::<u16>().ok())
+        .unwrap_or(200);
+    let reply = json!({ "ok": status < 400, "event": event, "request": record });
+    Ok(Reply::json(status, &reply))
 }
 
 /// `GET /last-action`: the last record of this instance, else the one in /tmp, else 404.

@@ -8,6 +8,7 @@ mod actions;
 mod basic;
 mod files;
 mod hostile;
+mod outbound;
 mod quota;
 mod reply;
 
@@ -24,6 +25,9 @@ fn route(path: &str) -> Option<Handler> {
         "/env" => basic::env,
         "/echo" => basic::echo,
         "/consume" => basic::consume,
+        // Outbound traffic (S14).
+        "/fetch" => outbound::fetch,
+        "/connect" => outbound::connect,
         "/counter" => basic::counter,
         "/status" => basic::status,
         "/no-response" => basic::no_response,

@@ -1,0 +1,336 @@
+#!/usr/bin/env python3
+"""micro-wasm benchmarks: micro-wasm vs `wasmtime serve` vs a native hyper server, on the
+same machine, in one run, with rounds interleaved. Prints a Markdown report and writes the
+raw figures to bench/results/latest.json.
+
+Usage (from the repo root):  python3 bench/bench.py [--rounds 3] [--duration 8] [--quick]
+
+Needs: wrk (Debian package `wrk`), the wasm32-wasip2 target. Installs `wasmtime` 48.0.8 with
+`cargo install wasmtime-cli --locked` into bench/.cache/ when missing. Linux only (reads
+/proc for RSS). Loopback only; every load is bounded in time.
+"""
+
+import argparse
+import http.client
+import json
+import os
+import platform
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CACHE = ROOT / "bench" / ".cache"
+WASMTIME_VERSION = "48.0.8"
+WASMTIME = CACHE / f"wasmtime-{WASMTIME_VERSION}" / "bin" / "wasmtime"
+MICRO_WASM = ROOT / "target" / "release" / "micro-wasm"
+NATIVE = ROOT / "target" / "release" / "examples" / "native_hello"
+GUESTS = ROOT / "guest-examples" / "target" / "wasm32-wasip2" / "release"
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def run(cmd, **kw):
+    log("$ " + " ".join(str(c) for c in cmd))
+    subprocess.run(cmd, check=True, **kw)
+
+
+def build():
+    run(["cargo", "build", "--release", "-p", "micro-wasm", "--bin", "micro-wasm", "--example", "native_hello"], cwd=ROOT)
+    run(["cargo", "build", "--release", "--target", "wasm32-wasip2"], cwd=ROOT / "guest-examples")
+    if not WASMTIME.exists():
+        run(["cargo", "install", "wasmtime-cli", "--version", WASMTIME_VERSION, "--locked",
+             "--root", str(WASMTIME.parent.parent)])
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """A server process; `addr` is host:port once it answers."""
+
+    def __init__(self, name, cmd, port, cwd=None):
+        self.name = name
+        self.addr = f"127.0.0.1:{port}"
+        self.started = time.perf_counter()
+        self.proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_ok(self.addr, "/", timeout=120)
+
+    def rss_kib(self):
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        return 0
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def get(addr, path, timeout=5.0):
+    host, port = addr.split(":")
+    c = http.client.HTTPConnection(host, int(port), timeout=timeout)
+    try:
+        c.request("GET", path)
+        r = c.getresponse()
+        r.read()
+        return r.status
+    finally:
+        c.close()
+
+
+def wait_ok(addr, path, timeout):
+    end = time.perf_counter() + timeout
+    while time.perf_counter() < end:
+        try:
+            if get(addr, path, timeout=1) == 200:
+                return time.perf_counter()
+        except OSError:
+            pass
+        time.sleep(0.001)
+    raise RuntimeError(f"{addr}{path} did not answer 200 within {timeout}s")
+
+
+def write_app(dir_, micros, limits="", sleep_after="60s"):
+    """An app of `micros` hello Micros (`m0` primary at /, the others at /m1 ...), plus an
+    `echo` Micro at /echo when there is only one."""
+    parts = [f'[app]\nname = "bench"\n\n[limits]\nsleep_after = "{sleep_after}"\n{limits}\n']
+    names = [(f"m{i}", "hello") for i in range(micros)] + ([("echo", "echo")] if micros == 1 else [])
+    for i, (name, guest) in enumerate(names):
+        parts.append(f'[[micro]]\nname = "{name}"\ncomponent = \'{GUESTS / (guest + ".wasm")}\'\n'
+                     f'src = "code"\nprimary = {"true" if i == 0 else "false"}\n')
+    d = Path(dir_)
+    (d / "code").mkdir(parents=True, exist_ok=True)
+    (d / "app.toml").write_text("\n".join(parts))
+    return d / "app.toml"
+
+
+def micro_wasm(app_toml, name="micro-wasm"):
+    port = free_port()
+    return Server(name, [MICRO_WASM, "run", app_toml, "--listen", f"127.0.0.1:{port}"], port)
+
+
+def wasmtime_serve(component):
+    port = free_port()
+    return Server("wasmtime serve", [WASMTIME, "serve", "-Scli", "--addr", f"127.0.0.1:{port}",
+                                     "--env", "DETA_SPACE_APP_MICRO_NAME=hello", component], port)
+
+
+def native():
+    port = free_port()
+    return Server("native hyper", [NATIVE, f"127.0.0.1:{port}"], port)
+
+
+UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+def wrk(addr, path, duration, conns=32, script=None):
+    cmd = ["wrk", "-t1", f"-c{conns}", f"-d{duration}s", "--latency"]
+    if script:
+        cmd += ["-s", script]
+    out = subprocess.run(cmd + [f"http://{addr}{path}"], capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    lat = {p: float(v) * UNITS[u] for p, v, u in re.findall(r"\s+(50|99)%\s+([\d.]+)(us|ms|s)\b", out)}
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {"rps": rps, "p50_ms": lat.get("50"), "p99_ms": lat.get("99"),
+            "non_2xx": int(errors.group(1)) if errors else 0}
+
+
+def median_of(runs):
+    return {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+
+
+def load_scenario(servers, path_of, duration, rounds, script=None):
+    """Rounds interleaved across servers; the median of each figure per server."""
+    results = {s.name: [] for s in servers}
+    for r in range(rounds):
+        for s in servers:
+            res = wrk(s.addr, path_of(s), duration, script=script)
+            log(f"  round {r + 1} {s.name}: {res['rps']:.0f} req/s p50 {res['p50_ms']:.3f} ms p99 {res['p99_ms']:.3f} ms")
+            results[s.name].append(res)
+    return {name: median_of(runs) for name, runs in results.items()}
+
+
+def latency_ms(addr, path, n, pause):
+    """Median latency of one request on an already open connection, after `pause` idle."""
+    host, port = addr.split(":")
+    samples = []
+    for _ in range(n):
+        time.sleep(pause)
+        c = http.client.HTTPConnection(host, int(port), timeout=5)
+        c.connect()
+        t0 = time.perf_counter()
+        c.request("GET", path)
+        r = c.getresponse()
+        r.read()
+        samples.append((time.perf_counter() - t0) * 1000)
+        c.close()
+        assert r.status == 200, r.status
+    samples.sort()
+    return {"p50_ms": statistics.median(samples), "p99_ms": samples[int(len(samples) * 0.99) - 1]}
+
+
+def status(addr):
+    host, port = addr.split(":")
+    c = http.client.HTTPConnection(host, int(port), timeout=5)
+    c.request("GET", "/__space/status")
+    return json.loads(c.getresponse().read())
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--duration", type=int, default=8)
+    ap.add_argument("--quick", action="store_true", help="1 round of 2 s, fewer samples")
+    ap.add_argument("--no-build", action="store_true")
+    args = ap.parse_args()
+    if args.quick:
+        args.rounds, args.duration = 1, 2
+    samples = 30 if args.quick else 200
+    if not args.no_build:
+        build()
+    report = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+              "rounds": args.rounds, "duration_s": args.duration}
+    tmp = Path(tempfile.mkdtemp(prefix="mw-bench-"))
+    body = tmp / "post64k.lua"
+    body.write_text('wrk.method = "POST"\nwrk.body = string.rep("x", 65536)\n'
+                    'wrk.headers["Content-Type"] = "application/octet-stream"\n')
+
+    one = write_app(tmp / "one", 1)
+    nolimits = write_app(tmp / "nolimits", 1, limits='timeout = "1h"\nmemory = "1GiB"\npayload = "1GB"\n')
+    five = write_app(tmp / "five", 5)
+    idle5 = write_app(tmp / "idle5", 5, sleep_after="1s")
+    cold = write_app(tmp / "cold", 1, sleep_after="20ms")
+
+    # hello and echo: micro-wasm vs wasmtime serve vs native.
+    log("== hello / echo")
+    mw, wt, nat = micro_wasm(one), wasmtime_serve(GUESTS / "hello.wasm"), native()
+    wt_echo = wasmtime_serve(GUESTS / "echo.wasm")
+    wt_echo.name = "wasmtime serve"
+    try:
+        report["hello"] = load_scenario([mw, wt, nat], lambda s: "/", args.duration, args.rounds)
+        echo_paths = {mw.name: "/echo/", nat.name: "/"}
+        wt_echo_servers = [mw, wt_echo, nat]
+        report["echo64k"] = load_scenario(wt_echo_servers, lambda s: echo_paths.get(s.name, "/"),
+                                          args.duration, args.rounds, script=str(body))
+        report["rss_after_load_kib"] = {"micro-wasm": mw.rss_kib(), "wasmtime serve": wt.rss_kib(),
+                                        "native hyper": nat.rss_kib()}
+    finally:
+        for s in (mw, wt, nat, wt_echo):
+            s.stop()
+
+    log("== cost of enforcement, five Micros vs one")
+    a, b, c = micro_wasm(one, "seed limits"), micro_wasm(nolimits, "limits off"), micro_wasm(five, "five micros")
+    try:
+        paths = {"seed limits": "/", "limits off": "/", "five micros": "/m4/"}
+        report["enforcement_and_router"] = load_scenario([a, b, c], lambda s: paths[s.name], args.duration, args.rounds)
+    finally:
+        for s in (a, b, c):
+            s.stop()
+
+    log("== cold start (first request to a sleeping Micro) and warm latency")
+    s = micro_wasm(cold)
+    try:
+        before = status(s.addr)["micros"][0]["cold_starts"]
+        report["cold_start"] = latency_ms(s.addr, "/", samples, pause=0.15)
+        report["cold_start"]["cold_starts_seen"] = status(s.addr)["micros"][0]["cold_starts"] - before
+    finally:
+        s.stop()
+    s = micro_wasm(one)
+    try:
+        report["warm"] = latency_ms(s.addr, "/", samples, pause=0.0)
+    finally:
+        s.stop()
+    wt = wasmtime_serve(GUESTS / "hello.wasm")
+    try:
+        report["wasmtime_serve_single"] = latency_ms(wt.addr, "/", samples, pause=0.0)
+    finally:
+        wt.stop()
+
+    log("== start to first 200 OK, five Micros, warm compile cache")
+    micro_wasm(five).stop()  # warm the cache
+    starts = []
+    for _ in range(5 if args.quick else 15):
+        port = free_port()
+        t0 = time.perf_counter()
+        p = subprocess.Popen([MICRO_WASM, "run", five, "--listen", f"127.0.0.1:{port}"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        t1 = wait_ok(f"127.0.0.1:{port}", "/", timeout=60)
+        starts.append((t1 - t0) * 1000)
+        p.terminate()
+        p.wait()
+    report["start_to_first_200_ms"] = statistics.median(starts)
+
+    log("== RSS: idle five sleeping Micros; burst then sleep")
+    s = micro_wasm(idle5)
+    try:
+        rss = {"started": s.rss_kib()}
+        wrk(s.addr, "/", 2)
+        for i in range(1, 5):
+            wrk(s.addr, f"/m{i}/", 1)
+        rss["after_burst"] = s.rss_kib()
+        time.sleep(3)
+        rss["after_sleep"] = s.rss_kib()
+        rss["awake_after_sleep"] = [m["awake"] for m in status(s.addr)["micros"]]
+        report["rss_kib"] = rss
+    finally:
+        s.stop()
+
+    out = ROOT / "bench" / "results"
+    out.mkdir(exist_ok=True)
+    (out / "latest.json").write_text(json.dumps(report, indent=2))
+    print(markdown(report))
+
+
+def markdown(r):
+    h = r["hello"]
+    mw, wt, nat = h["micro-wasm"], h["wasmtime serve"], h["native hyper"]
+    e = r["echo64k"]
+    en = r["enforcement_and_router"]
+    lines = [
+        f"Measured {r['date']} on {r['machine']}; `python3 bench/bench.py` "
+        f"(wrk -t1 -c32 -d{r['duration_s']}s, median of {r['rounds']} interleaved rounds).",
+        "",
+        "| scenario | micro-wasm | wasmtime serve 48.0.8 | native hyper | micro-wasm / wasmtime | micro-wasm / native |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, d in (("hello GET", h), ("echo 64 KiB POST", e)):
+        a, b, c = d["micro-wasm"], d["wasmtime serve"], d["native hyper"]
+        lines.append(f"| {name}: req/s | {a['rps']:.0f} | {b['rps']:.0f} | {c['rps']:.0f} | "
+                     f"{a['rps'] / b['rps']:.1f}x | {100 * a['rps'] / c['rps']:.0f} % |")
+        lines.append(f"| {name}: p50 / p99 ms | {a['p50_ms']:.2f} / {a['p99_ms']:.2f} | "
+                     f"{b['p50_ms']:.2f} / {b['p99_ms']:.2f} | {c['p50_ms']:.2f} / {c['p99_ms']:.2f} | | |")
+    seed, off, five = en["seed limits"], en["limits off"], en["five micros"]
+    lines += [
+        "",
+        "| figure | value |",
+        "|---|---|",
+        f"| cold start, first request to a sleeping Micro, p50 / p99 | {r['cold_start']['p50_ms']:.3f} / {r['cold_start']['p99_ms']:.3f} ms "
+        f"({r['cold_start']['cold_starts_seen']} cold starts) |",
+        f"| warm request, p50 / p99 (one connection, sequential) | {r['warm']['p50_ms']:.3f} / {r['warm']['p99_ms']:.3f} ms |",
+        f"| wasmtime serve, same sequential request, p50 / p99 | {r['wasmtime_serve_single']['p50_ms']:.3f} / {r['wasmtime_serve_single']['p99_ms']:.3f} ms |",
+        f"| `micro-wasm run` start to first 200 OK, five Micros, warm cache (median) | {r['start_to_first_200_ms']:.0f} ms |",
+        f"| hello req/s with the seed limits vs limits effectively off | {seed['rps']:.0f} vs {off['rps']:.0f} "
+        f"({100 * (off['rps'] - seed['rps']) / off['rps']:+.1f} % cost) |",
+        f"| hello req/s through the router, five Micros (/m4/) vs one | {five['rps']:.0f} vs {seed['rps']:.0f} |",
+        f"| RSS: five sleeping Micros at start / after a burst / after sleep | {r['rss_kib']['started'] / 1024:.1f} / "
+        f"{r['rss_kib']['after_burst'] / 1024:.1f} / {r['rss_kib']['after_sleep'] / 1024:.1f} MiB |",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,136 @@
+#!/usr/bin/env python3
+"""Soak test: a mix of normal and hostile requests across three Micros for a bounded time,
+against a real `micro-wasm run` on loopback. Reports requests served, responses by status,
+and the runtime's RSS at start, during and at the end.
+
+Usage (from the repo root, after `cargo build --release` and building tests/guests):
+    python3 bench/soak.py [--minutes 3] [--workers 8] [--max-requests 200000]
+
+Loopback only; stops by itself after --minutes or --max-requests, whichever comes first.
+"""
+
+import argparse
+import collections
+import http.client
+import random
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = ROOT / "target" / "release" / "micro-wasm"
+PROBE = ROOT / "tests" / "guests" / "target" / "wasm32-wasip2" / "release" / "probe.wasm"
+
+# (weight, micro prefix, method, path, body bytes)
+MIX = [
+    (40, "", "GET", "/counter", 0),
+    (15, "/b", "POST", "/consume", 20_000),
+    (10, "/c", "GET", "/env", 0),
+    (5, "/b", "GET", "/write?path=/tmp/f&bytes=1000", 0),
+    (3, "", "GET", "/loop", 0),               # 504
+    (3, "/b", "GET", "/alloc?mb=200", 0),     # 502 memory limit
+    (3, "/c", "GET", "/panic", 0),            # 502 trap
+    (3, "", "GET", "/big-response?bytes=300000", 0),  # 502 response too large
+    (2, "/b", "GET", "/forever", 0),          # 502/504
+    (2, "/c", "GET", "/stack-overflow", 0),   # 502
+    (2, "", "GET", "/spin-stdout", 0),        # 504
+    (2, "/b", "POST", "/consume", 300_000),   # 413
+    (1, "", "GET", "/__space/v0/actions", 0), # 404
+]
+
+
+def app_toml(dir_):
+    text = ('[app]\nname = "soak"\n\n[limits]\ntimeout = "300ms"\nmemory = "64MiB"\ntmp = "1MiB"\n'
+            'payload = "256kB"\nconcurrency = 16\n')
+    for i, name in enumerate("abc"):
+        text += (f'\n[[micro]]\nname = "{name}"\ncomponent = \'{PROBE}\'\nsrc = "code"\n'
+                 f'primary = {"true" if i == 0 else "false"}\n')
+    (dir_ / "code").mkdir()
+    (dir_ / "app.toml").write_text(text)
+    return dir_ / "app.toml"
+
+
+def rss_mib(pid):
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--minutes", type=float, default=3)
+    ap.add_argument("--workers", type=int, default=8)
+    ap.add_argument("--max-requests", type=int, default=200_000)
+    args = ap.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="mw-soak-"))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([BIN, "run", app_toml(tmp), "--listen", f"127.0.0.1:{port}"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+
+    statuses = collections.Counter()
+    failures = collections.Counter()
+    lock = threading.Lock()
+    sent = [0]
+    stop_at = time.time() + args.minutes * 60
+    weights = [m[0] for m in MIX]
+
+    def worker():
+        rnd = random.Random()
+        while time.time() < stop_at:
+            with lock:
+                if sent[0] >= args.max_requests:
+                    return
+                sent[0] += 1
+            _, prefix, method, path, size = rnd.choices(MIX, weights)[0]
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+                c.request(method, prefix + path, body=b"x" * size if size else None)
+                r = c.getresponse()
+                r.read()
+                c.close()
+                with lock:
+                    statuses[r.status] += 1
+            except Exception as e:  # a broken connection is a finding, counted by kind
+                with lock:
+                    failures[type(e).__name__] += 1
+
+    rss = {"start": rss_mib(proc.pid)}
+    threads = [threading.Thread(target=worker) for _ in range(args.workers)]
+    started = time.time()
+    for t in threads:
+        t.start()
+    peak = 0.0
+    while any(t.is_alive() for t in threads):
+        peak = max(peak, rss_mib(proc.pid))
+        time.sleep(0.5)
+    elapsed = time.time() - started
+    rss["peak"] = peak
+    rss["end"] = rss_mib(proc.pid)
+    alive = proc.poll() is None
+    proc.terminate()
+    proc.wait(30)
+
+    total = sum(statuses.values())
+    print(f"soak: {elapsed:.0f} s, {args.workers} workers, {total} responses "
+          f"({total / elapsed:.0f}/s), runtime alive at the end: {alive}")
+    print("responses by status: " + ", ".join(f"{k}: {v}" for k, v in sorted(statuses.items())))
+    print("client-side failures: " + (", ".join(f"{k}: {v}" for k, v in failures.items()) or "none"))
+    print(f"RSS MiB: start {rss['start']:.1f}, peak {rss['peak']:.1f}, end {rss['end']:.1f}")
+
+
+if __name__ == "__main__":
+    main()

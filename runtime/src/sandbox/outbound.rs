@@ -1,0 +1,343 @@
+//! Outbound traffic of a Micro (S14): HTTP requests through `wasi:http/outgoing-handler` and
+//! TCP connections through `wasi:sockets`, checked against the Micro's `outbound` allow-list.
+//!
+//! Without a list, public destinations are allowed and loopback, private, link-local,
+//! shared/CGNAT, multicast and cloud-metadata addresses are denied — checked on the resolved
+//! addresses, so a public name that resolves to a private address is denied too. With a list,
+//! only what it names is allowed (an entry may name a private host on purpose, e.g. a database
+//! behind a pool manager). Listening sockets and UDP are always denied (S18: no servers inside
+//! a Micro). This module decides and logs; it must not send anything itself beyond handing an
+//! allowed request to wasmtime-wasi-http's default client.
+//!
+//! The name is resolved once for the check and again by the client, so a name whose answer
+//! changes between the two (DNS rebinding) is a known gap; an allow-list closes it.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use anyhow::Result;
+use http_body_util::BodyExt;
+use wasmtime_wasi::sockets::SocketAddrUse;
+use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
+
+/// One allow-list entry: `[scheme://]host[:port]`, where host may be `*` or `*.suffix`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Rule {
+    scheme: Option<String>,
+    host: String,
+    port: Option<u16>,
+}
+
+/// A Micro's outbound policy.
+#[derive(Clone, Debug, Default)]
+pub struct Outbound {
+    /// `None`: the default policy (public destinations only).
+    rules: Option<Vec<Rule>>,
+}
+
+impl Outbound {
+    /// Parses the manifest's `outbound` list; an empty list means the default policy.
+    pub fn parse(micro: &str, list: &[String]) -> Result<Outbound> {
+        if list.is_empty() {
+            return Ok(Outbound { rules: None });
+        }
+        let rules = list
+            .iter()
+            .map(|entry| {
+                parse_rule(entry).ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "micro `{micro}`: outbound entry `{entry}` is not [scheme://]host[:port]"
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Outbound { rules: Some(rules) })
+    }
+
+    /// Whether a request to `scheme://host:port` may go out, given the addresses `host`
+    /// resolves to (or `host` itself when it is an IP literal).
+    pub fn allows(&self, scheme: &str, host: &str, port: u16, resolved: &[IpAddr]) -> bool {
+        match &self.rules {
+            None => !resolved.is_empty() && resolved.iter().all(|ip| is_public(*ip)),
+            Some(rules) => rules.iter().any(|r| r.matches(scheme, host, port)),
+        }
+    }
+
+    /// Whether a TCP connection to `addr` may be made. With a list, an entry must name the IP
+    /// (or `*`); host names in the list are matched by resolving them.
+    async fn allows_tcp(&self, addr: SocketAddr) -> bool {
+        match &self.rules {
+            None => is_public(addr.ip()),
+            Some(rules) => {
+                for r in rules {
+                    if r.port.is_some_and(|p| p != addr.port()) {
+                        continue;
+                    }
+                    if r.host == "*" || r.host.parse::<IpAddr>().is_ok_and(|ip| ip == addr.ip()) {
+                        return true;
+                    }
+                    if !r.host.starts_with('*')
+                        && let Ok(ips) =
+                            tokio::net::lookup_host((r.host.as_str(), addr.port())).await
+                        && ips.map(|a| a.ip()).any(|ip| ip == addr.ip())
+                    {
+                        return true;
+                    }
+                }
+                false
+            }
+        }
+    }
+}
+
+impl Rule {
+    fn matches(&self, scheme: &str, host: &str, port: u16) -> bool {
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_ascii_lowercase();
+        let host_ok = match self.host.strip_prefix("*.") {
+            _ if self.host == "*" => true,
+            Some(suffix) => host.ends_with(&format!(".{suffix}")),
+            None => host == self.host,
+        };
+        host_ok
+            && self
+                .scheme
+                .as_deref()
+                .is_none_or(|s| s.eq_ignore_ascii_case(scheme))
+            && self.port.is_none_or(|p| p == port)
+    }
+}
+
+fn parse_rule(entry: &str) -> Option<Rule> {
+    let (scheme, rest) = match entry.split_once("://") {
+        Some((s, r)) => (Some(s.to_ascii_lowercase()), r),
+        None => (None, entry),
+    };
+    let rest = rest.trim_end_matches('/');
+    if rest.is_empty() || rest.contains('/') {
+        return None;
+    }
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((h, p))
+            if !h.ends_with(':') && !h.is_empty() && p.chars().all(|c| c.is_ascii_digit()) =>
+        {
+            (h, Some(p.parse().ok()?))
+        }
+        _ => (rest, None),
+    };
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_ascii_lowercase();
+    if host.is_empty() || (host.contains('*') && host != "*" && !host.starts_with("*.")) {
+        return None;
+    }
+    Some(Rule { scheme, host, port })
+}
+
+/// Whether `ip` is a public unicast address (not loopback, private, link-local, CGNAT,
+/// unspecified, multicast, documentation or cloud metadata).
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local() // includes 169.254.169.254, the metadata service
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || v4.is_documentation()
+                || o[0] == 0
+                || (o[0] == 100 && (64..128).contains(&o[1])) // shared address space (CGNAT)
+                || (o[0] == 192 && o[1] == 0 && o[2] == 0) // IETF protocol assignments
+                || o[0] >= 240)
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public(IpAddr::V4(v4));
+            }
+            let s = v6.segments();
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (s[0] & 0xfe00) == 0xfc00 // unique local
+                || (s[0] & 0xffc0) == 0xfe80 // link local
+                || (s[0] == 0xfd00 && s[1] == 0x0ec2)) // AWS metadata over IPv6
+        }
+    }
+}
+
+/// The wasi:http hooks of one instance: checks each outgoing request against the policy.
+pub struct OutboundHooks {
+    pub micro: Arc<str>,
+    pub policy: Arc<Outbound>,
+}
+
+impl WasiHttpHooks for OutboundHooks {
+    fn send_request(
+        &mut self,
+        request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        fut: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+    ) -> Box<
+        dyn Future<
+                Output = Result<
+                    (
+                        http::Response<WasiBody>,
+                        Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+                    ),
+                    HttpError,
+                >,
+            > + Send,
+    > {
+        drop(fut);
+        let policy = self.policy.clone();
+        let micro = self.micro.clone();
+        Box::new(async move {
+            let uri = request.uri().clone();
+            let scheme = uri.scheme_str().unwrap_or("https").to_string();
+            let host = uri.host().unwrap_or_default().to_string();
+            let port = uri
+                .port_u16()
+                .unwrap_or(if scheme == "http" { 80 } else { 443 });
+            let resolved = resolve(&host, port).await;
+            if !policy.allows(&scheme, &host, port, &resolved) {
+                tracing::warn!(micro = %micro, "outbound request to {scheme}://{host}:{port} denied (S14)");
+                return Err(HttpError::HttpRequestDenied);
+            }
+            let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+            Ok((
+                response.map(BodyExt::boxed_unsync),
+                Box::new(io) as Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+            ))
+        })
+    }
+}
+
+async fn resolve(host: &str, port: u16) -> Vec<IpAddr> {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    if let Ok(ip) = bare.parse::<IpAddr>() {
+        return vec![ip];
+    }
+    match tokio::net::lookup_host((bare, port)).await {
+        Ok(addrs) => addrs.map(|a| a.ip()).collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// Configures `wasi:sockets` for a Micro: TCP connections checked against the policy, name
+/// lookups allowed (the connection is what is checked), no listening, no UDP.
+pub fn configure_sockets(
+    b: &mut wasmtime_wasi::WasiCtxBuilder,
+    micro: &str,
+    policy: Arc<Outbound>,
+) {
+    let micro: Arc<str> = micro.into();
+    b.allow_tcp(true)
+        .allow_udp(false)
+        .allow_ip_name_lookup(true);
+    b.socket_addr_check(move |addr, use_| {
+        let policy = policy.clone();
+        let micro = micro.clone();
+        Box::pin(async move {
+            let ok = match use_ {
+                SocketAddrUse::TcpBind => true,
+                SocketAddrUse::TcpConnect => policy.allows_tcp(addr).await,
+                _ => false,
+            };
+            if !ok {
+                tracing::warn!(micro = %micro, "socket {use_:?} to {addr} denied (S14)");
+            }
+            ok
+        })
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn s14_default_policy_allows_public_and_denies_internal_ranges() {
+        let p = Outbound::parse("m", &[]).unwrap();
+        assert!(p.allows("https", "example.com", 443, &[ip("93.184.216.34")]));
+        for internal in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "fd00:ec2::254",
+        ] {
+            assert!(!p.allows("http", "x", 80, &[ip(internal)]), "{internal}");
+        }
+        // A name resolving to one internal address among public ones is denied.
+        assert!(!p.allows("http", "x", 80, &[ip("93.184.216.34"), ip("10.0.0.1")]));
+        // Unresolvable: denied.
+        assert!(!p.allows("http", "x", 80, &[]));
+    }
+
+    #[test]
+    fn s14_allow_list_entries_with_wildcards_schemes_and_ports() {
+        let p = Outbound::parse(
+            "m",
+            &[
+                "https://api.example.com".into(),
+                "*.internal.test:5432".into(),
+                "http://127.0.0.1:8080".into(),
+            ],
+        )
+        .unwrap();
+        assert!(p.allows("https", "api.example.com", 443, &[]));
+        assert!(
+            !p.allows("http", "api.example.com", 80, &[]),
+            "scheme must match"
+        );
+        assert!(!p.allows("https", "evil.example.com", 443, &[]));
+        assert!(p.allows("postgres", "db.internal.test", 5432, &[]));
+        assert!(
+            !p.allows("postgres", "db.internal.test", 5433, &[]),
+            "port must match"
+        );
+        assert!(
+            !p.allows("postgres", "internal.test", 5432, &[]),
+            "wildcard needs a subdomain"
+        );
+        assert!(p.allows("http", "127.0.0.1", 8080, &[ip("127.0.0.1")]));
+        assert!(!p.allows("http", "127.0.0.1", 8081, &[ip("127.0.0.1")]));
+    }
+
+    #[test]
+    fn s14_bad_entries_are_rejected_naming_the_micro() {
+        for bad in ["https://a.com/path", "*foo.com", "", "http://"] {
+            let e = Outbound::parse("api", &[bad.into()])
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("api"), "{e}");
+        }
+    }
+
+    #[tokio::test]
+    async fn s14_tcp_checks() {
+        let default = Outbound::parse("m", &[]).unwrap();
+        assert!(!default.allows_tcp("127.0.0.1:5432".parse().unwrap()).await);
+        assert!(default.allows_tcp("8.8.8.8:53".parse().unwrap()).await);
+        let listed = Outbound::parse("m", &["postgres://127.0.0.1:5432".into()]).unwrap();
+        assert!(listed.allows_tcp("127.0.0.1:5432".parse().unwrap()).await);
+        assert!(!listed.allows_tcp("127.0.0.1:5433".parse().unwrap()).await);
+        assert!(!listed.allows_tcp("8.8.8.8:53".parse().unwrap()).await);
+    }
+}

@@ -1,0 +1,923 @@
+//! Scheduled actions (SPEC §6; the cron and rate rules of §3; S2 is checked by `manifest`).
+//!
+//! Owns the app's table of actions (each one's next run, whether a run is going, counters and
+//! last result, shown by `/__space/status`), the pure planning step that decides which runs are
+//! due or skipped at a given time, the async driver that sleeps until the next one and starts
+//! the runs, and [`deliver`]: the one way an action event reaches a Micro, shared by the
+//! scheduler and `micro-wasm trigger`.
+//!
+//! Rules it serves: at each scheduled time the Micro gets `POST /__space/v0/actions` with
+//! `Content-Type: application/json` and `{"event":{"id":"<id>","trigger":"schedule"}}`; a run
+//! fails on a status ≥ 400, a trap or a timeout; every run is logged (id, micro, scheduled
+//! time, status, duration); a run due while the previous one of the same action is still going
+//! is skipped and logged; runs missed while the runtime was down (or stalled) are not replayed:
+//! after a late wake-up an action runs once and its next run is the first one after now.
+//!
+//! It must not compute cron or rate times itself (that is `schedule`, pure), read the clock
+//! outside [`Clock`], nor bypass a Micro's limits or lifecycle: every delivery takes a
+//! concurrency permit with [`Micro::try_begin`] (waking a sleeping Micro; at the limit the run
+//! fails as busy) and runs through [`invoke`], exactly like an HTTP request.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use http::{Request, Uri, header};
+use http_body_util::{BodyExt, Full};
+use serde::Serialize;
+use tokio::sync::watch;
+use tokio::task::{JoinHandle, JoinSet};
+use tokio::time::Instant;
+
+use crate::app::App;
+use crate::invoke::invoke;
+use crate::manifest::Manifest;
+use crate::micro::Micro;
+use crate::schedule::Schedule;
+use crate::server::errors::{ErrorKind, HttpError};
+
+/// Where, relative to the Micro's root, action events are POSTed.
+pub const ACTIONS_PATH: &str = "/__space/v0/actions";
+
+/// The driver re-reads the clock at least this often, so a wall-clock jump (NTP, suspend)
+/// delays a run by at most this much.
+const MAX_NAP: Duration = Duration::from_secs(30);
+
+/// The event body for action `id`: `{"event":{"id":"<id>","trigger":"schedule"}}`.
+pub fn event_body(id: &str) -> Bytes {
+    let event = serde_json::json!({"event": {"id": id, "trigger": "schedule"}});
+    Bytes::from(event.to_string())
+}
+
+/// How one delivery of an action event ended.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Delivery {
+    /// The Micro's status, or the runtime's error status (504 timeout, 502 trap, 503 busy…).
+    pub status: u16,
+    /// The Micro's response body, or the runtime's JSON error.
+    pub body: Bytes,
+    /// Why the run failed; `None` when it succeeded.
+    pub error: Option<String>,
+}
+
+impl Delivery {
+    pub fn ok(&self) -> bool {
+        self.error.is_none()
+    }
+
+    fn from_error(e: &HttpError) -> Delivery {
+        let response = e.to_response::<Bytes>();
+        Delivery {
+            status: response.status().as_u16(),
+            body: response.into_body(),
+            error: Some(e.to_string()),
+        }
+    }
+}
+
+/// Sends action `action_id`'s event to `micro` once, under the Micro's normal limits and
+/// lifecycle, and reads the whole response. `authority` is the app's hostname (the request's
+/// `Host`).
+pub async fn deliver(micro: &Arc<Micro>, action_id: &str, authority: &str) -> Delivery {
+    let name = micro.name.as_str();
+    let body = event_body(action_id);
+    let uri: Uri = format!("http://{authority}{ACTIONS_PATH}")
+        .parse()
+        .unwrap_or_else(|_| Uri::from_static("http://localhost/__space/v0/actions"));
+    let host = uri
+        .authority()
+        .map(|a| a.to_string())
+        .unwrap_or_else(|| "localhost".into());
+    let req = Request::post(uri)
+        .header(header::HOST, host)
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::CONTENT_LENGTH, body.len())
+        .body(Full::new(body))
+        .expect("an action request is valid");
+    let Some(busy) = micro.try_begin() else {
+        return Delivery::from_error(&HttpError::new(
+            ErrorKind::Busy,
+            Some(name),
+            format!(
+                "micro is at its concurrency limit of {} (S8)",
+                micro.limits.concurrency
+            ),
+        ));
+    };
+    let served = match invoke(micro, busy, req).await {
+        Ok(served) => served,
+        Err(e) => return Delivery::from_error(&e),
+    };
+    let (parts, body) = served.response.into_parts();
+    let status = parts.status.as_u16();
+    // The guest task's own timeout ends a stalled body; this only guards against a bug there.
+    let bound = micro.limits.timeout + Duration::from_secs(1);
+    match tokio::time::timeout(bound, body.collect()).await {
+        Ok(Ok(collected)) => Delivery {
+            status,
+            body: collected.to_bytes(),
+            error: (status >= 400).then(|| format!("micro {name} answered {status}")),
+        },
+        Ok(Err(e)) => Delivery {
+            status: ErrorKind::Trap.status().as_u16(),
+            body: Bytes::new(),
+            error: Some(format!("micro {name}: response body failed: {e}")),
+        },
+        Err(_) => Delivery {
+            status: ErrorKind::Timeout.status().as_u16(),
+            body: Bytes::new(),
+            error: Some(format!("micro {name}: response body did not finish")),
+        },
+    }
+}
+
+/// One action of the app, as the scheduler sees it.
+#[derive(Clone, Debug)]
+pub struct ActionSpec {
+    pub id: String,
+    pub name: String,
+    /// Index of the Micro in `App::micros` (manifest order).
+    pub micro: usize,
+    pub micro_name: String,
+    pub interval: Schedule,
+    /// The interval as written in app.toml.
+    pub interval_text: String,
+}
+
+/// The result of a finished run, as `/__space/status` shows it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RunResult {
+    /// The scheduled time (RFC 3339 UTC).
+    pub scheduled: String,
+    /// When the run started (RFC 3339 UTC).
+    pub started: String,
+    pub ok: bool,
+    pub status: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub duration_ms: u64,
+}
+
+/// What the driver does for one action at one scheduled time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Start a run.
+    Run {
+        action: usize,
+        scheduled: DateTime<Utc>,
+    },
+    /// The previous run is still going: skip this one.
+    Skip {
+        action: usize,
+        scheduled: DateTime<Utc>,
+    },
+}
+
+#[derive(Debug, Default)]
+struct ActionState {
+    next: Option<DateTime<Utc>>,
+    running: bool,
+    runs: u64,
+    failures: u64,
+    skipped: u64,
+    last: Option<RunResult>,
+}
+
+#[derive(Debug)]
+struct Table {
+    /// The runtime's start, which rates count from; `None` until the scheduler starts.
+    start: Option<DateTime<Utc>>,
+    states: Vec<ActionState>,
+}
+
+/// Every action of the app and its state, shared by the driver and `/__space/status`.
+#[derive(Debug)]
+pub struct Actions {
+    specs: Vec<ActionSpec>,
+    table: Mutex<Table>,
+}
+
+impl Actions {
+    pub fn new(specs: Vec<ActionSpec>) -> Actions {
+        let states = specs.iter().map(|_| ActionState::default()).collect();
+        Actions {
+            specs,
+            table: Mutex::new(Table {
+                start: None,
+                states,
+            }),
+        }
+    }
+
+    /// Every `[[micro.action]]` of `manifest`, in manifest order.
+    pub fn from_manifest(manifest: &Manifest) -> Actions {
+        let specs = manifest
+            .micros
+            .iter()
+            .enumerate()
+            .flat_map(|(i, m)| {
+                m.actions.iter().map(move |a| ActionSpec {
+                    id: a.id.clone(),
+                    name: a.name.clone(),
+                    micro: i,
+                    micro_name: m.name.clone(),
+                    interval: a.interval.clone(),
+                    interval_text: a.interval_text.clone(),
+                })
+            })
+            .collect();
+        Actions::new(specs)
+    }
+
+    pub fn specs(&self) -> &[ActionSpec] {
+        &self.specs
+    }
+
+    /// Starts the schedule at `start` (the runtime's start): each action's first run is the
+    /// first scheduled time at or after it (a rate's is `start` rounded up to its unit).
+    pub fn start(&self, start: DateTime<Utc>) {
+        let mut table = self.table.lock().unwrap();
+        table.start = Some(start);
+        let just_before = start - TimeDelta::nanoseconds(1);
+        for (spec, state) in self.specs.iter().zip(&mut table.states) {
+            state.next = Some(spec.interval.next_after(start, just_before));
+        }
+    }
+
+    /// The pure planning step: which runs are due at `now`. A due action whose previous run is
+    /// still going is skipped; any other due action is marked running. Either way its next run
+    /// becomes the first scheduled time after `now`, so missed times are never replayed.
+    /// Returns the steps in action order and the earliest next run.
+    pub fn plan(&self, now: DateTime<Utc>) -> (Vec<Step>, Option<DateTime<Utc>>) {
+        let mut table = self.table.lock().unwrap();
+        let Some(start) = table.start else {
+            return (Vec::new(), None);
+        };
+        let mut steps = Vec::new();
+        for (action, (spec, state)) in self.specs.iter().zip(&mut table.states).enumerate() {
+            let Some(scheduled) = state.next.filter(|&next| next <= now) else {
+                continue;
+            };
+            state.next = Some(spec.interval.next_after(start, now));
+            if state.running {
+                state.skipped += 1;
+                steps.push(Step::Skip { action, scheduled });
+            } else {
+                state.running = true;
+                steps.push(Step::Run { action, scheduled });
+            }
+        }
+        let earliest = table.states.iter().filter_map(|s| s.next).min();
+        (steps, earliest)
+    }
+
+    /// Action number `action`'s next scheduled run, once started.
+    pub fn next_run(&self, action: usize) -> Option<DateTime<Utc>> {
+        self.table.lock().unwrap().states.get(action)?.next
+    }
+
+    /// Records the end of action `action`'s run.
+    pub fn finish(&self, action: usize, result: RunResult) {
+        let mut table = self.table.lock().unwrap();
+        let state = &mut table.states[action];
+        state.running = false;
+        state.runs += 1;
+        if !result.ok {
+            state.failures += 1;
+        }
+        state.last = Some(result);
+    }
+
+    /// Each action with its schedule, next run and last result, for `/__space/status`.
+    pub fn status(&self) -> serde_json::Value {
+        let table = self.table.lock().unwrap();
+        let list: Vec<_> = self
+            .specs
+            .iter()
+            .zip(&table.states)
+            .map(|(spec, state)| {
+                serde_json::json!({
+                    "id": spec.id,
+                    "name": spec.name,
+                    "micro": spec.micro_name,
+                    "interval": spec.interval_text,
+                    "next_run": state.next.map(rfc3339),
+                    "running": state.running,
+                    "runs": state.runs,
+                    "failures": state.failures,
+                    "skipped": state.skipped,
+                    "last": state.last,
+                })
+            })
+            .collect();
+        serde_json::Value::Array(list)
+    }
+}
+
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// The scheduler's only source of wall-clock time.
+#[derive(Clone, Copy, Debug)]
+pub struct Clock {
+    /// `None`: the system clock. `Some((i, t))`: `t` at tokio instant `i`, then moving with
+    /// tokio's clock (which tests pause and advance).
+    anchor: Option<(Instant, DateTime<Utc>)>,
+}
+
+impl Clock {
+    pub fn system() -> Clock {
+        Clock { anchor: None }
+    }
+
+    /// A clock reading `now` at this moment and then following tokio's clock.
+    pub fn starting_at(now: DateTime<Utc>) -> Clock {
+        Clock {
+            anchor: Some((Instant::now(), now)),
+        }
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        match self.anchor {
+            None => Utc::now(),
+            Some((at, then)) => {
+                let elapsed = TimeDelta::from_std(at.elapsed()).unwrap_or(TimeDelta::MAX);
+                then.checked_add_signed(elapsed)
+                    .unwrap_or(DateTime::<Utc>::MAX_UTC)
+            }
+        }
+    }
+}
+
+/// Delivers one run of action number `n`; the production runner is [`deliver`].
+pub type Runner = Arc<dyn Fn(usize) -> BoxFuture<'static, Delivery> + Send + Sync>;
+
+/// The async driver, for a schedule already started with [`Actions::start`]: loops — plan,
+/// start the due runs, sleep until the next scheduled time (re-reading the clock at least
+/// every 30 s) — until `stop` turns true or its sender is dropped; then waits for the runs in
+/// flight.
+pub async fn drive(
+    actions: Arc<Actions>,
+    clock: Clock,
+    runner: Runner,
+    mut stop: watch::Receiver<bool>,
+) {
+    if actions.specs.is_empty() {
+        return;
+    }
+    for (action, spec) in actions.specs.iter().enumerate() {
+        let next_run = actions.next_run(action).map(rfc3339);
+        tracing::info!(
+            action = %spec.id,
+            micro = %spec.micro_name,
+            interval = %spec.interval_text,
+            next_run = %next_run.as_deref().unwrap_or("-"),
+            "action scheduled"
+        );
+    }
+    let mut runs = JoinSet::new();
+    loop {
+        if *stop.borrow_and_update() {
+            break;
+        }
+        let now = clock.now();
+        let (steps, next) = actions.plan(now);
+        for step in steps {
+            match step {
+                Step::Run { action, scheduled } => {
+                    let run = runner(action);
+                    runs.spawn(run_one(actions.clone(), clock, action, scheduled, run));
+                }
+                Step::Skip { action, scheduled } => {
+                    let spec = &actions.specs[action];
+                    tracing::warn!(
+                        action = %spec.id,
+                        micro = %spec.micro_name,
+                        scheduled = %rfc3339(scheduled),
+                        "action run skipped: the previous run is still going"
+                    );
+                }
+            }
+        }
+        let wait = next.map_or(MAX_NAP, |n| (n - now).to_std().unwrap_or(Duration::ZERO));
+        let wait = wait.clamp(Duration::from_millis(1), MAX_NAP);
+        tokio::select! {
+            () = tokio::time::sleep_until(Instant::now() + wait) => {}
+            Some(_) = runs.join_next(), if !runs.is_empty() => {}
+            _ = stop.changed() => break,
+        }
+    }
+    while runs.join_next().await.is_some() {}
+}
+
+/// One run: deliver, log, record.
+async fn run_one(
+    actions: Arc<Actions>,
+    clock: Clock,
+    action: usize,
+    scheduled: DateTime<Utc>,
+    run: BoxFuture<'static, Delivery>,
+) {
+    let started = clock.now();
+    let began = Instant::now();
+    let delivery = AssertUnwindSafe(run)
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|_| Delivery {
+            status: ErrorKind::Internal.status().as_u16(),
+            body: Bytes::new(),
+            error: Some("the action run panicked".into()),
+        });
+    let ms = began.elapsed().as_millis() as u64;
+    let spec = &actions.specs[action];
+    let scheduled_text = rfc3339(scheduled);
+    match &delivery.error {
+        None => tracing::info!(
+            action = %spec.id,
+            micro = %spec.micro_name,
+            scheduled = %scheduled_text,
+            status = delivery.status,
+            ms,
+            "action ran"
+        ),
+        Some(error) => tracing::warn!(
+            action = %spec.id,
+            micro = %spec.micro_name,
+            scheduled = %scheduled_text,
+            status = delivery.status,
+            ms,
+            error = %error,
+            "action failed"
+        ),
+    }
+    actions.finish(
+        action,
+        RunResult {
+            scheduled: scheduled_text,
+            started: rfc3339(started),
+            ok: delivery.ok(),
+            status: delivery.status,
+            error: delivery.error,
+            duration_ms: ms,
+        },
+    );
+}
+
+/// The running scheduler of a served app. Dropping it aborts the driver and its runs.
+pub struct Scheduler {
+    stop: watch::Sender<bool>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Scheduler {
+    /// Starts the driver for `app`'s actions on the system clock, delivering with [`deliver`].
+    pub fn spawn(app: Arc<App>) -> Scheduler {
+        let actions = app.actions.clone();
+        let runner: Runner = Arc::new(move |action| {
+            let app = app.clone();
+            async move {
+                let spec = &app.actions.specs[action];
+                deliver(&app.micros[spec.micro], &spec.id, &app.hostname).await
+            }
+            .boxed()
+        });
+        Scheduler::spawn_with(actions, Clock::system(), runner)
+    }
+
+    /// Starts the driver with any clock and runner (tests).
+    /// The schedule starts now, before this returns, so `/__space/status` shows next runs from
+    /// the first request on.
+    pub fn spawn_with(actions: Arc<Actions>, clock: Clock, runner: Runner) -> Scheduler {
+        actions.start(clock.now());
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(drive(actions, clock, runner, stopped));
+        Scheduler {
+            stop,
+            task: Some(task),
+        }
+    }
+
+    /// Starts no more runs and waits for the runs in flight (each bounded by its timeout).
+    pub async fn stop(&mut self) {
+        let _ = self.stop.send(true);
+        if let Some(task) = self.task.as_mut() {
+            let _ = task.await;
+        }
+        self.task = None;
+    }
+}
+
+impl Drop for Scheduler {
+    fn drop(&mut self) {
+        if let Some(task) = &self.task {
+            task.abort();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s)
+            .unwrap_or_else(|e| panic!("{s}: {e}"))
+            .with_timezone(&Utc)
+    }
+
+    fn spec(id: &str, interval: &str) -> ActionSpec {
+        ActionSpec {
+            id: id.into(),
+            name: id.into(),
+            micro: 0,
+            micro_name: "m".into(),
+            interval: Schedule::parse(interval).unwrap(),
+            interval_text: interval.into(),
+        }
+    }
+
+    fn actions(specs: &[(&str, &str)]) -> Arc<Actions> {
+        Arc::new(Actions::new(
+            specs.iter().map(|(id, i)| spec(id, i)).collect(),
+        ))
+    }
+
+    fn ok_result(scheduled: &str) -> RunResult {
+        RunResult {
+            scheduled: scheduled.into(),
+            started: scheduled.into(),
+            ok: true,
+            status: 200,
+            error: None,
+            duration_ms: 1,
+        }
+    }
+
+    fn ok() -> Delivery {
+        Delivery {
+            status: 200,
+            body: Bytes::from_static(b"{}"),
+            error: None,
+        }
+    }
+
+    /// Every `tracing` line written while the guard lives (current-thread runtimes only).
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Captured {
+        fn start() -> (Captured, tracing::subscriber::DefaultGuard) {
+            let captured = Captured::default();
+            let writer = captured.clone();
+            let subscriber = tracing_subscriber::fmt()
+                .with_writer(move || writer.clone())
+                .with_ansi(false)
+                .finish();
+            (captured, tracing::subscriber::set_default(subscriber))
+        }
+
+        fn lines(&self) -> Vec<String> {
+            String::from_utf8_lossy(&self.0.lock().unwrap())
+                .lines()
+                .map(str::to_string)
+                .collect()
+        }
+    }
+
+    #[test]
+    fn actions_event_body_is_the_spec_json() {
+        assert_eq!(
+            event_body("cleanup"),
+            Bytes::from_static(br#"{"event":{"id":"cleanup","trigger":"schedule"}}"#)
+        );
+    }
+
+    #[test]
+    fn actions_nothing_is_due_before_start() {
+        let a = actions(&[("a", "1 minute")]);
+        assert_eq!(a.plan(at("2024-01-01T10:00:00Z")), (vec![], None));
+        assert_eq!(a.status()[0]["next_run"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn actions_rate_first_run_is_start_rounded_up() {
+        let a = actions(&[("m", "1 minute"), ("h", "1 hour"), ("d", "1 day")]);
+        a.start(at("2024-01-01T10:00:30Z"));
+        let s = a.status();
+        assert_eq!(s[0]["next_run"], "2024-01-01T10:01:00.000Z");
+        assert_eq!(s[1]["next_run"], "2024-01-01T11:00:00.000Z");
+        assert_eq!(s[2]["next_run"], "2024-01-02T00:00:00.000Z");
+        // A start exactly on a boundary is the first run itself.
+        a.start(at("2024-01-01T10:00:00Z"));
+        assert_eq!(a.status()[0]["next_run"], "2024-01-01T10:00:00.000Z");
+    }
+
+    #[test]
+    fn actions_plan_runs_due_actions_and_skips_overlaps() {
+        let a = actions(&[("a", "1 minute"), ("b", "*/2 * * * *")]);
+        a.start(at("2024-01-01T10:00:30Z"));
+        let (steps, next) = a.plan(at("2024-01-01T10:00:59Z"));
+        assert!(steps.is_empty());
+        assert_eq!(next, Some(at("2024-01-01T10:01:00Z")));
+
+        let t1 = at("2024-01-01T10:01:00Z");
+        let (steps, next) = a.plan(t1);
+        assert_eq!(
+            steps,
+            [Step::Run {
+                action: 0,
+                scheduled: t1
+            }]
+        );
+        assert_eq!(next, Some(at("2024-01-01T10:02:00Z")));
+        // Planning again at the same instant starts nothing twice.
+        assert_eq!(a.plan(t1).0, []);
+
+        // `a` is still running at 10:02: skipped; `b` is due for the first time.
+        let t2 = at("2024-01-01T10:02:00Z");
+        let (steps, _) = a.plan(t2);
+        assert_eq!(
+            steps,
+            [
+                Step::Skip {
+                    action: 0,
+                    scheduled: t2
+                },
+                Step::Run {
+                    action: 1,
+                    scheduled: t2
+                }
+            ]
+        );
+        a.finish(0, ok_result("2024-01-01T10:01:00.000Z"));
+        let t3 = at("2024-01-01T10:03:00Z");
+        assert_eq!(
+            a.plan(t3).0,
+            [Step::Run {
+                action: 0,
+                scheduled: t3
+            }]
+        );
+        let s = a.status();
+        assert_eq!(s[0]["skipped"], 1);
+        assert_eq!(s[0]["runs"], 1);
+        assert_eq!(s[0]["running"], true);
+        assert_eq!(s[0]["last"]["status"], 200);
+    }
+
+    #[test]
+    fn actions_missed_runs_are_not_replayed() {
+        let a = actions(&[("a", "1 minute")]);
+        a.start(at("2024-01-01T10:00:30Z"));
+        // The runtime was stalled from 10:00:30 to 10:05:30: one run, then on from now.
+        let (steps, next) = a.plan(at("2024-01-01T10:05:30Z"));
+        assert_eq!(
+            steps,
+            [Step::Run {
+                action: 0,
+                scheduled: at("2024-01-01T10:01:00Z")
+            }]
+        );
+        assert_eq!(next, Some(at("2024-01-01T10:06:00Z")));
+    }
+
+    /// Runs the driver on a paused clock from `start` for `length`, with `runner`.
+    async fn drive_for(
+        a: &Arc<Actions>,
+        start: &str,
+        length: Duration,
+        runner: Runner,
+    ) -> Scheduler {
+        let clock = Clock::starting_at(at(start));
+        let mut s = Scheduler::spawn_with(a.clone(), clock, runner);
+        tokio::time::sleep(length).await;
+        s.stop().await;
+        s
+    }
+
+    type Log = Arc<Mutex<Vec<(DateTime<Utc>, String)>>>;
+
+    /// A runner recording (time, id) at the start of each run, then answering `answer(n)`
+    /// (n = how many runs of that action came before) after `work(n)`.
+    fn recorder(
+        a: &Arc<Actions>,
+        clock: Clock,
+        log: &Log,
+        work: fn(&str, usize) -> Duration,
+        answer: fn(&str, usize) -> Delivery,
+    ) -> Runner {
+        let a = a.clone();
+        let log = log.clone();
+        Arc::new(move |action| {
+            let id = a.specs()[action].id.clone();
+            let log = log.clone();
+            async move {
+                let n = {
+                    let mut log = log.lock().unwrap();
+                    let n = log.iter().filter(|(_, x)| *x == id).count();
+                    log.push((clock.now(), id.clone()));
+                    n
+                };
+                tokio::time::sleep(work(&id, n)).await;
+                answer(&id, n)
+            }
+            .boxed()
+        })
+    }
+
+    fn times(log: &Log, id: &str) -> Vec<String> {
+        log.lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, x)| x == id)
+            .map(|(t, _)| rfc3339(*t))
+            .collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn actions_driver_fires_the_right_times_in_order() {
+        let (logs, _guard) = Captured::start();
+        let a = actions(&[("every-minute", "1 minute"), ("even", "*/2 * * * *")]);
+        let start = "2024-01-01T10:00:30Z";
+        let log = Log::default();
+        let runner = recorder(
+            &a,
+            Clock::starting_at(at(start)),
+            &log,
+            |_, _| Duration::from_millis(200),
+            |_, _| ok(),
+        );
+        drive_for(&a, start, Duration::from_secs(5 * 60), runner).await;
+
+        assert_eq!(
+            times(&log, "every-minute"),
+            [
+                "2024-01-01T10:01:00.000Z",
+                "2024-01-01T10:02:00.000Z",
+                "2024-01-01T10:03:00.000Z",
+                "2024-01-01T10:04:00.000Z",
+                "2024-01-01T10:05:00.000Z",
+            ]
+        );
+        assert_eq!(
+            times(&log, "even"),
+            ["2024-01-01T10:02:00.000Z", "2024-01-01T10:04:00.000Z"]
+        );
+        let all: Vec<_> = log.lock().unwrap().iter().map(|(t, _)| *t).collect();
+        assert!(all.is_sorted(), "runs started out of order: {all:?}");
+
+        let s = a.status();
+        assert_eq!(s[0]["runs"], 5);
+        assert_eq!(s[0]["skipped"], 0);
+        assert_eq!(s[0]["next_run"], "2024-01-01T10:06:00.000Z");
+        assert_eq!(s[0]["last"]["scheduled"], "2024-01-01T10:05:00.000Z");
+        assert_eq!(s[0]["last"]["duration_ms"], 200);
+        assert_eq!(s[1]["runs"], 2);
+        let lines = logs.lines();
+        let ran: Vec<_> = lines.iter().filter(|l| l.contains("action ran")).collect();
+        assert_eq!(ran.len(), 7, "{lines:#?}");
+        assert!(
+            ran.iter().any(|l| l.contains("action=every-minute")
+                && l.contains("micro=m")
+                && l.contains("scheduled=2024-01-01T10:03:00.000Z")
+                && l.contains("status=200")
+                && l.contains("ms=200")),
+            "{ran:#?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn actions_driver_never_overlaps_runs_of_one_action() {
+        let (logs, _guard) = Captured::start();
+        let a = actions(&[("slow", "1 minute")]);
+        let start = "2024-01-01T10:00:30Z";
+        let log = Log::default();
+        // The first run takes 90 s: the 10:02 run is due while it is still going.
+        let runner = recorder(
+            &a,
+            Clock::starting_at(at(start)),
+            &log,
+            |_, n| Duration::from_secs(if n == 0 { 90 } else { 1 }),
+            |_, _| ok(),
+        );
+        drive_for(&a, start, Duration::from_secs(3 * 60 + 30), runner).await;
+
+        assert_eq!(
+            times(&log, "slow"),
+            ["2024-01-01T10:01:00.000Z", "2024-01-01T10:03:00.000Z"]
+        );
+        let s = a.status();
+        assert_eq!(s[0]["skipped"], 1);
+        assert_eq!(s[0]["runs"], 2);
+        assert_eq!(s[0]["running"], false);
+        let lines = logs.lines();
+        let skipped: Vec<_> = lines.iter().filter(|l| l.contains("skipped")).collect();
+        assert_eq!(skipped.len(), 1, "{lines:#?}");
+        assert!(
+            skipped[0].contains("action=slow")
+                && skipped[0].contains("scheduled=2024-01-01T10:02:00.000Z")
+                && skipped[0].contains("WARN"),
+            "{skipped:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn actions_driver_reports_failures_and_keeps_running() {
+        let (logs, _guard) = Captured::start();
+        let a = actions(&[("flaky", "1 minute"), ("fine", "1 minute")]);
+        let start = "2024-01-01T10:00:30Z";
+        let log = Log::default();
+        // `flaky` fails its first two runs (a 500, then a trap), then succeeds.
+        let runner = recorder(
+            &a,
+            Clock::starting_at(at(start)),
+            &log,
+            |_, _| Duration::from_millis(10),
+            |id, n| match (id, n) {
+                ("flaky", 0) => Delivery {
+                    status: 500,
+                    body: Bytes::from_static(b"boom"),
+                    error: Some("micro m answered 500".into()),
+                },
+                ("flaky", 1) => {
+                    Delivery::from_error(&HttpError::new(ErrorKind::Trap, Some("m"), "unreachable"))
+                }
+                _ => ok(),
+            },
+        );
+        let mut sched = Scheduler::spawn_with(a.clone(), Clock::starting_at(at(start)), runner);
+        tokio::time::sleep(Duration::from_secs(60)).await; // 10:01:30
+        let s = a.status();
+        assert_eq!(s[0]["last"]["ok"], false);
+        assert_eq!(s[0]["last"]["status"], 500);
+        assert_eq!(s[0]["last"]["error"], "micro m answered 500");
+        assert_eq!(s[1]["last"]["ok"], true);
+        assert!(s[1]["last"].get("error").is_none());
+        tokio::time::sleep(Duration::from_secs(3 * 60)).await; // 10:04:30
+        sched.stop().await;
+
+        assert_eq!(times(&log, "flaky").len(), 4);
+        assert_eq!(times(&log, "fine").len(), 4);
+        let s = a.status();
+        assert_eq!(s[0]["runs"], 4);
+        assert_eq!(s[0]["failures"], 2);
+        assert_eq!(s[0]["last"]["ok"], true);
+        assert_eq!(s[1]["failures"], 0);
+        let lines = logs.lines();
+        let failed: Vec<_> = lines
+            .iter()
+            .filter(|l| l.contains("action failed"))
+            .collect();
+        assert_eq!(failed.len(), 2, "{lines:#?}");
+        assert!(failed[0].contains("status=500") && failed[0].contains("action=flaky"));
+        assert!(failed[1].contains("status=502") && failed[1].contains("trap in micro m"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn actions_driver_survives_a_panicking_run() {
+        let a = actions(&[("p", "1 minute")]);
+        let start = "2024-01-01T10:00:30Z";
+        let runner: Runner = Arc::new(|_| async { panic!("runner bug") }.boxed());
+        drive_for(&a, start, Duration::from_secs(2 * 60), runner).await;
+        let s = a.status();
+        assert_eq!(s[0]["runs"], 2);
+        assert_eq!(s[0]["failures"], 2);
+        assert_eq!(s[0]["skipped"], 0);
+        assert_eq!(s[0]["last"]["status"], 500);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn actions_stop_waits_for_runs_in_flight() {
+        let a = actions(&[("a", "1 minute")]);
+        let start = "2024-01-01T10:00:59Z";
+        let log = Log::default();
+        let runner = recorder(
+            &a,
+            Clock::starting_at(at(start)),
+            &log,
+            |_, _| Duration::from_secs(10),
+            |_, _| ok(),
+        );
+        // Stop at 10:01:05, while the 10:01 run is going: it still finishes and is recorded.
+        drive_for(&a, start, Duration::from_secs(6), runner).await;
+        let s = a.status();
+        assert_eq!(s[0]["runs"], 1);
+        assert_eq!(s[0]["running"], false);
+        assert_eq!(s[0]["last"]["duration_ms"], 10_000);
+    }
+}

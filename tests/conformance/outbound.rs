@@ -1,0 +1,69 @@
+//! S14: outbound HTTP and TCP from guests, allowed or denied by the Micro's `outbound` list.
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::harness::probe_app;
+
+/// A loopback HTTP server answering `200 ok` to every request; returns its port.
+async fn upstream() -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                let _ = s
+                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\nConnection: close\r\n\r\nupstream")
+                    .await;
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn s14_default_policy_denies_loopback_and_private_destinations() {
+    let port = upstream().await;
+    let app = probe_app("", "");
+    let srv = app.serve(&[]);
+    let r = srv
+        .get(&format!("/fetch?url=http://127.0.0.1:{port}/"))
+        .await;
+    assert_eq!(r.status, 502, "{}", r.text());
+    assert!(r.text().contains("HttpRequestDenied"), "{}", r.text());
+    let r = srv.get(&format!("/connect?addr=127.0.0.1:{port}")).await;
+    assert_eq!(r.status, 502, "{}", r.text());
+    let r = srv
+        .get("/fetch?url=http://169.254.169.254/latest/meta-data/")
+        .await;
+    assert!(
+        r.text().contains("HttpRequestDenied"),
+        "metadata service: {}",
+        r.text()
+    );
+    assert!(srv.wait_output(std::time::Duration::from_secs(2), |o| {
+        o.contains("denied (S14)")
+    }));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn s14_allow_list_opens_exactly_what_it_names() {
+    let port = upstream().await;
+    let app = probe_app("", &format!("outbound = [\"http://127.0.0.1:{port}\"]"));
+    let srv = app.serve(&[]);
+    let r = srv
+        .get(&format!("/fetch?url=http://127.0.0.1:{port}/x"))
+        .await;
+    assert_eq!((r.status, r.text().as_str()), (200, "status 200\nupstream"));
+    let r = srv.get(&format!("/connect?addr=127.0.0.1:{port}")).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    // Another port on the same host is not on the list.
+    let other = upstream().await;
+    let r = srv
+        .get(&format!("/fetch?url=http://127.0.0.1:{other}/"))
+        .await;
+    assert!(r.text().contains("HttpRequestDenied"), "{}", r.text());
+    let r = srv.get(&format!("/connect?addr=127.0.0.1:{other}")).await;
+    assert_eq!(r.status, 502, "{}", r.text());
+}

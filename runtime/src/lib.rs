@@ -24,6 +24,7 @@
 //! server/body.rs     streaming payload limits (S9)
 //! server/errors.rs   JSON error shape and status codes
 //! keys.rs            project data keys in the state dir (S4)
+//! metrics.rs         per-Micro counters, Prometheus text
 //! logs.rs            per-Micro prefixed output and log files
 //! ```
 //!
@@ -38,6 +39,7 @@ pub mod invoke;
 pub mod keys;
 pub mod logs;
 pub mod manifest;
+pub mod metrics;
 pub mod micro;
 #[cfg(test)]
 mod robustness;

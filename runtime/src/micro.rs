@@ -17,6 +17,7 @@ use wasmtime_wasi_http::WasiHttpCtx;
 use wasmtime_wasi_http::p2::bindings::{Proxy, ProxyPre};
 
 use crate::manifest::Limits;
+use crate::metrics::MicroMetrics;
 use crate::sandbox::MicroSandbox;
 use crate::sandbox::fs::TmpDir;
 use crate::sandbox::limits::InstanceLimiter;
@@ -52,6 +53,8 @@ pub struct Micro {
     life: Mutex<Life>,
     inflight: AtomicUsize,
     pub stats: Stats,
+    /// Requests, latencies and errors for `/__space/metrics`.
+    pub metrics: MicroMetrics,
 }
 
 /// Whether the Micro is awake, and since when it has had nothing to do.
@@ -122,6 +125,7 @@ impl Micro {
             }),
             inflight: AtomicUsize::new(0),
             stats: Stats::default(),
+            metrics: MicroMetrics::default(),
         }
     }
 

@@ -295,3 +295,50 @@ fn too_many_headers_are_refused() {
         "{out}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_count_requests_errors_and_state_in_prometheus_text() {
+    let app = routed_app();
+    let srv = app.serve(&[]);
+    for _ in 0..3 {
+        assert_eq!(srv.get("/api/counter").await.status, 200);
+    }
+    assert_eq!(srv.get("/api/panic").await.status, 502);
+    let r = srv.get("/__space/metrics").await;
+    assert_eq!(r.status, 200);
+    assert!(
+        r.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    let text = r.text();
+    for line in [
+        "micro_wasm_requests_total{micro=\"api\",status=\"200\"} 3",
+        "micro_wasm_requests_total{micro=\"api\",status=\"502\"} 1",
+        "micro_wasm_errors_total{micro=\"api\",kind=\"trap\"} 1",
+        "micro_wasm_request_duration_seconds_count{micro=\"api\"} 4",
+        "micro_wasm_cold_starts_total{micro=\"api\"} 1",
+        "micro_wasm_awake{micro=\"web\"} 0",
+        "# TYPE micro_wasm_request_duration_seconds histogram",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing `{line}` in:\n{text}"
+        );
+    }
+    // Every request is logged once with its Micro, status and warm/cold start.
+    let logged = |o: &str| {
+        o.lines().any(|l| {
+            l.contains("request")
+                && l.contains("micro=\"api\"")
+                && l.contains("status=200")
+                && l.contains("start=\"warm\"")
+        })
+    };
+    assert!(
+        srv.wait_output(Duration::from_secs(2), logged),
+        "{}",
+        srv.stderr()
+    );
+}

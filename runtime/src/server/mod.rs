@@ -27,6 +27,7 @@ use tokio::net::TcpListener;
 
 use crate::app::App;
 use crate::invoke::invoke;
+use crate::micro::Micro;
 use body::ResponseBody;
 use errors::{ErrorKind, HttpError};
 use router::{SpaceEndpoint, Target};
@@ -130,28 +131,38 @@ async fn handle(app: &App, peer: SocketAddr, req: Request<Incoming>) -> Response
         .map(|p| p.to_string())
         .unwrap_or_default();
     let (result, micro, cold) = route(app, peer, req).await;
-    let response = match result {
-        Ok(r) => r,
+    let name = micro.map_or("-", |m| m.name.as_str());
+    let (response, kind) = match result {
+        Ok(r) => (r, None),
         Err(e) => {
-            tracing::warn!(micro = micro.unwrap_or("-"), %method, path, status = e.kind.status().as_u16(), "{}", e.message);
-            e.to_response::<bytes::Bytes>().map(body::full)
+            tracing::warn!(micro = name, %method, path, status = e.kind.status().as_u16(), "{}", e.message);
+            (
+                e.to_response::<bytes::Bytes>().map(body::full),
+                Some(e.kind),
+            )
         }
     };
-    tracing::debug!(
-        micro = micro.unwrap_or("-"),
+    let took = started.elapsed();
+    let status = response.status().as_u16();
+    if let Some(m) = micro {
+        m.metrics.record(status, took, kind);
+    }
+    tracing::info!(
+        micro = name,
         %method,
         path,
-        status = response.status().as_u16(),
-        cold,
-        ms = started.elapsed().as_secs_f64() * 1000.0,
+        status,
+        start = if cold { "cold" } else { "warm" },
+        ms = took.as_secs_f64() * 1000.0,
         "request"
     );
     response
 }
 
+/// The response or error, the Micro that served it (if any), and whether it was a cold start.
 type Routed<'a> = (
     Result<Response<ResponseBody>, HttpError>,
-    Option<&'a str>,
+    Option<&'a Arc<Micro>>,
     bool,
 );
 
@@ -205,13 +216,14 @@ async fn route(app: &App, peer: SocketAddr, mut req: Request<Incoming>) -> Route
         } => {
             let m = &app.micros[micro];
             let name = Some(m.name.as_str());
+            let routed = Some(m);
             let path = path_and_query.split('?').next().unwrap_or("/");
             let public = app.access[micro].is_public(path);
             if let Err(e) = authorize(app, public, req.headers_mut(), Some(&m.name)) {
-                return (Err(e), name, false);
+                return (Err(e), routed, false);
             }
             if let Err(e) = prepare(app, peer, &mut req, &path_and_query, prefix) {
-                return (Err(e.with_micro(&m.name)), name, false);
+                return (Err(e.with_micro(&m.name)), routed, false);
             }
             let Some(busy) = m.try_begin() else {
                 let e = HttpError::new(
@@ -222,11 +234,11 @@ async fn route(app: &App, peer: SocketAddr, mut req: Request<Incoming>) -> Route
                         m.limits.concurrency
                     ),
                 );
-                return (Err(e), name, false);
+                return (Err(e), routed, false);
             };
             match invoke(m, busy, req).await {
-                Ok(served) => (Ok(served.response), name, served.cold),
-                Err(e) => (Err(e), name, false),
+                Ok(served) => (Ok(served.response), routed, served.cold),
+                Err(e) => (Err(e), routed, false),
             }
         }
     }
@@ -308,9 +320,18 @@ fn space(app: &App, endpoint: SpaceEndpoint) -> Result<Response<ResponseBody>, H
     match endpoint {
         SpaceEndpoint::Health => Ok(json(StatusCode::OK, &serde_json::json!({"status": "ok"}))),
         SpaceEndpoint::Status => Ok(json(StatusCode::OK, &app.status())),
-        SpaceEndpoint::Metrics | SpaceEndpoint::Dashboard | SpaceEndpoint::Other(_) => Err(
-            HttpError::new(ErrorKind::NotFound, None, "no such runtime endpoint"),
-        ),
+        SpaceEndpoint::Metrics => Ok(Response::builder()
+            .header(header::CONTENT_TYPE, "text/plain; version=0.0.4")
+            .body(body::full(crate::metrics::render(
+                &app.micros,
+                app.logs.dropped(),
+            )))
+            .expect("static response parts are valid")),
+        SpaceEndpoint::Dashboard | SpaceEndpoint::Other(_) => Err(HttpError::new(
+            ErrorKind::NotFound,
+            None,
+            "no such runtime endpoint",
+        )),
     }
 }
 

@@ -29,6 +29,16 @@ use crate::store::StoreData;
 /// start costs well under a millisecond with the pooling allocator) and drops them afterwards.
 pub const MAX_WARM: usize = 16;
 
+/// Most resource handles (streams, fields, requests...) one instance may hold at once: a
+/// guest that floods them traps instead of growing host memory (each costs ~100 bytes).
+pub const MAX_HANDLES: usize = 100_000;
+
+fn handle_table() -> wasmtime::component::ResourceTable {
+    let mut table = wasmtime::component::ResourceTable::new();
+    table.set_max_capacity(MAX_HANDLES);
+    table
+}
+
 /// An instance ready to serve: its store and its exports.
 pub struct Instance {
     pub store: Store<StoreData>,
@@ -177,7 +187,7 @@ impl Micro {
         let data = StoreData {
             wasi: self.sandbox.wasi_ctx()?,
             http: WasiHttpCtx::new(),
-            table: Default::default(),
+            table: handle_table(),
             limiter: InstanceLimiter::new(self.limits.memory, self.limits.instances),
             hooks: OutboundHooks {
                 micro: self.name.as_str().into(),

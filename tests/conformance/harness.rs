@@ -243,14 +243,19 @@ impl Server {
         }
     }
 
-    /// Sends SIGTERM (unix) and waits for the exit status.
+    /// Sends SIGTERM (unix) `times` times, 100 ms apart, and waits for the exit status.
     #[cfg(unix)]
-    pub fn terminate(&mut self) -> std::process::ExitStatus {
-        Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status()
-            .unwrap();
+    pub fn terminate(&mut self, times: usize) -> std::process::ExitStatus {
+        for i in 0..times {
+            if i > 0 {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Command::new("kill")
+                .arg("-TERM")
+                .arg(self.child.id().to_string())
+                .status()
+                .unwrap();
+        }
         self.child.wait().unwrap()
     }
 }

@@ -217,7 +217,7 @@ async fn graceful_shutdown_finishes_in_flight_requests_then_exits_0() {
     });
     tokio::time::sleep(Duration::from_millis(200)).await;
     let status = tokio::task::spawn_blocking(move || {
-        let st = srv.terminate();
+        let st = srv.terminate(1);
         (st, srv)
     })
     .await
@@ -340,5 +340,35 @@ async fn metrics_count_requests_errors_and_state_in_prometheus_text() {
         srv.wait_output(Duration::from_secs(2), logged),
         "{}",
         srv.stderr()
+    );
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_signal_exits_at_once() {
+    let app = routed_app();
+    let mut srv = app.serve(&[]);
+    let addr = srv.addr;
+    tokio::spawn(async move {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        use tokio::io::AsyncWriteExt;
+        let req = format!("GET /sleep?ms=1900 HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+        s.write_all(req.as_bytes()).await.unwrap();
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let start = std::time::Instant::now();
+    let status = tokio::task::spawn_blocking(move || srv.terminate(2))
+        .await
+        .unwrap();
+    assert_ne!(
+        status.code(),
+        Some(0),
+        "the second signal is not a clean drain"
+    );
+    assert!(
+        start.elapsed() < Duration::from_millis(1500),
+        "took {:?}",
+        start.elapsed()
     );
 }

@@ -133,3 +133,11 @@ pub fn spin_stdout(_: &Req) -> Outcome {
         i = i.wrapping_add(1);
     }
 }
+
+/// `GET /handles?n=N`: holds N `fields` resources at once (a host resource-table flood).
+pub fn handles(req: &Req) -> Outcome {
+    let n = req.number("n", None)?;
+    let held: Vec<wasi::http::types::Fields> =
+        (0..n).map(|_| wasi::http::types::Fields::new()).collect();
+    Ok(Reply::text(200, held.len().to_string()))
+}

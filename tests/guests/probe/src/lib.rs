@@ -42,6 +42,7 @@ fn route(path: &str) -> Option<Handler> {
         "/alloc-many" => hostile::alloc_many,
         "/try-alloc" => hostile::try_alloc,
         "/panic" => hostile::panic,
+        "/handles" => hostile::handles,
         "/stack-overflow" => hostile::stack_overflow,
         "/big-response" => hostile::big_response,
         "/forever" => hostile::forever,

@@ -10,13 +10,19 @@ use crate::reply::{Outcome, Reply, Req};
 /// `error: <ErrorCode debug>`.
 pub fn fetch(req: &Req) -> Outcome {
     let url = req.required("url")?;
-    let (scheme, rest) = url.split_once("://").ok_or_else(|| Reply::text(400, "url needs a scheme\n"))?;
+    let (scheme, rest) = url
+        .split_once("://")
+        .ok_or_else(|| Reply::text(400, "url needs a scheme\n"))?;
     let (authority, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
     };
     let request = OutgoingRequest::new(Fields::new());
-    let scheme = if scheme == "https" { Scheme::Https } else { Scheme::Http };
+    let scheme = if scheme == "https" {
+        Scheme::Https
+    } else {
+        Scheme::Http
+    };
     let _ = request.set_scheme(Some(&scheme));
     let _ = request.set_authority(Some(authority));
     let _ = request.set_path_with_query(Some(path));
@@ -31,13 +37,20 @@ pub fn fetch(req: &Req) -> Outcome {
         other => return Ok(Reply::text(502, format!("error: {other:?}\n"))),
     };
     let status = response.status();
-    let body = response.consume().map_err(|()| Reply::text(502, "error: no body\n"))?;
-    let stream = body.stream().map_err(|()| Reply::text(502, "error: no stream\n"))?;
+    let body = response
+        .consume()
+        .map_err(|()| Reply::text(502, "error: no body\n"))?;
+    let stream = body
+        .stream()
+        .map_err(|()| Reply::text(502, "error: no stream\n"))?;
     let mut bytes = Vec::new();
     while let Ok(chunk) = stream.blocking_read(64 * 1024) {
         bytes.extend_from_slice(&chunk);
     }
-    Ok(Reply::text(200, format!("status {status}\n{}", String::from_utf8_lossy(&bytes))))
+    Ok(Reply::text(
+        200,
+        format!("status {status}\n{}", String::from_utf8_lossy(&bytes)),
+    ))
 }
 
 /// `GET /connect?addr=IP:PORT`: 200 `connected` or 502 with the io error.

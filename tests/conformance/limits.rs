@@ -156,6 +156,12 @@ async fn hostile_guests_end_in_502_or_504_and_the_runtime_keeps_serving() {
         .await
         .assert_error(502, "trap", Some("probe"));
     still_serving(&srv).await;
+    // A flood of resource handles hits the per-instance cap instead of host memory.
+    assert_eq!(srv.get("/handles?n=1000").await.text(), "1000");
+    srv.get("/handles?n=200000")
+        .await
+        .assert_error(502, "trap", Some("probe"));
+    still_serving(&srv).await;
     // A never-ending body is bounded by the payload limit (or the timeout).
     let r = srv.get("/forever").await;
     assert!(

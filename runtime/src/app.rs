@@ -37,6 +37,9 @@ pub struct Options {
     pub state_dir: Option<PathBuf>,
     /// `--env-file` then `--env` values, in order.
     pub env: Vec<Override>,
+    /// Where the Micros' `/tmp` dirs live; default `<state>/tmp`. `trigger` uses a private
+    /// one so it never touches the `/tmp` of a `run` serving from the same state dir.
+    pub tmp_root: Option<PathBuf>,
     /// `--trusted-proxy` CIDRs.
     pub trusted_proxies: Vec<String>,
 }
@@ -102,6 +105,10 @@ impl App {
             .clone()
             .unwrap_or_else(|| listen.to_string());
 
+        let tmp_root = opts
+            .tmp_root
+            .clone()
+            .unwrap_or_else(|| state_dir.join("tmp"));
         let pres = compile_all(&engine, &manifest.micros, &state_dir.join("cache"))?;
         let mut micros = Vec::new();
         for (i, (m, pre)) in manifest.micros.iter().zip(pres).enumerate() {
@@ -114,7 +121,7 @@ impl App {
                 primary: m.primary,
                 port: listen.port(),
             };
-            let tmp = TmpDir::create(&state_dir, &m.name)?;
+            let tmp = TmpDir::create(&tmp_root, &m.name)?;
             let sandbox = MicroSandbox {
                 micro: m.name.clone(),
                 env: env::micro_env(&presets, &m.env, &opts.env),

@@ -169,3 +169,21 @@ async fn actions_rate_fires_while_serving_and_status_shows_it() {
         r#"{"event":{"id":"tick","trigger":"schedule"}}"#
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn actions_trigger_leaves_a_running_apps_tmp_alone() {
+    let app = actions_app("1 hour");
+    let srv = app.serve(&[]);
+    assert_eq!(
+        srv.get("/write?path=/tmp/keep.txt&bytes=5").await.status,
+        200
+    );
+    let out = app.cli(&["trigger", "tick"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let r = srv.get("/read?path=/tmp/keep.txt").await;
+    assert_eq!(
+        (r.status, r.body.len()),
+        (200, 5),
+        "trigger wiped the running app's /tmp"
+    );
+}

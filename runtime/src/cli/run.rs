@@ -54,6 +54,7 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
         state_dir: args.state_dir,
         env,
         trusted_proxies: args.trusted_proxy,
+        tmp_root: None,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -81,22 +81,27 @@ pub fn trigger(args: TriggerArgs) -> Result<(), Failure> {
     for e in &args.env {
         env.push(Override::parse(e).map_err(|e| Failure::Usage(format!("--env: {e:#}")))?);
     }
+    // A private /tmp root: a `run` serving from the same state dir keeps its /tmp.
+    let tmp_root = std::env::temp_dir().join(format!("micro-wasm-trigger-{}", std::process::id()));
     let opts = Options {
         state_dir: args.state_dir,
         env,
+        tmp_root: Some(tmp_root.clone()),
         ..Options::default()
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the tokio runtime")?;
-    let (delivery, ms) = runtime.block_on(async {
+    let result = runtime.block_on(async {
         let app = App::load(&manifest, &opts, NOMINAL_LISTEN)?;
         let micro = &app.micros[spec.micro];
         let started = std::time::Instant::now();
         let delivery = scheduler::deliver(micro, &spec.id, &app.hostname).await;
         Ok::<_, anyhow::Error>((delivery, started.elapsed().as_millis()))
-    })?;
+    });
+    let _ = std::fs::remove_dir_all(&tmp_root);
+    let (delivery, ms) = result?;
 
     let reason = http::StatusCode::from_u16(delivery.status)
         .ok()

@@ -62,9 +62,9 @@ pub struct TmpDir {
 }
 
 impl TmpDir {
-    /// Creates `<state>/tmp/<micro>`, empty (anything left by an earlier run is removed).
-    pub fn create(state_dir: &Path, micro: &str) -> Result<TmpDir> {
-        let path = state_dir.join("tmp").join(micro);
+    /// Creates `<root>/<micro>`, empty (anything left by an earlier run is removed).
+    pub fn create(root: &Path, micro: &str) -> Result<TmpDir> {
+        let path = root.join(micro);
         let dir = TmpDir { path };
         dir.wipe()?;
         Ok(dir)

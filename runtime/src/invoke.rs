@@ -186,7 +186,12 @@ async fn finish_response(
             )
             .await;
             match collected {
-                Ok(Ok(c)) => Ok(Response::from_parts(parts, body::full(c.to_bytes()))),
+                // A body cut short by a timeout or trap ends like a finished one: only the
+                // task's outcome tells them apart.
+                Ok(Ok(c)) => match task.await.unwrap_or(Outcome::TimedOut) {
+                    Outcome::Finished => Ok(Response::from_parts(parts, body::full(c.to_bytes()))),
+                    outcome => Err(outcome_error(micro, timeout, outcome)),
+                },
                 Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
                     Err(too_large(format!("more than {limit}")))
                 }

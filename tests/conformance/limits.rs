@@ -215,3 +215,45 @@ async fn guest_output_goes_to_console_and_log_file_with_the_micro_name() {
         "lines carry a timestamp: {text}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn other_micros_keep_serving_while_one_is_attacked() {
+    let app = crate::harness::AppDir::new(
+        "[app]\nname = \"pair\"\n\n[limits]\ntimeout = \"2s\"\nmemory = \"64MiB\"\n\n\
+         [[micro]]\nname = \"victim\"\ncomponent = '{probe}'\nsrc = \"code\"\nprimary = true\n\n\
+         [[micro]]\nname = \"bystander\"\ncomponent = '{probe}'\nsrc = \"code\"\n",
+    );
+    app.write("code/x", "x");
+    let srv = std::sync::Arc::new(app.serve(&[]));
+    // Busy loops on both cores, memory bombs and stdout floods against one Micro...
+    let attacks: Vec<_> = [
+        "/loop",
+        "/loop",
+        "/loop",
+        "/alloc?mb=100",
+        "/spin-stdout",
+        "/forever",
+    ]
+    .into_iter()
+    .map(|p| {
+        let srv = srv.clone();
+        tokio::spawn(async move { (p, srv.get(p).await.status) })
+    })
+    .collect();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // ...while the other Micro keeps answering, well inside the attackers' timeout.
+    for _ in 0..5 {
+        let start = Instant::now();
+        let r = srv.get("/bystander/counter").await;
+        assert_eq!(r.status, 200);
+        assert!(
+            start.elapsed() < Duration::from_millis(1500),
+            "bystander took {:?}",
+            start.elapsed()
+        );
+    }
+    for a in attacks {
+        let (path, status) = a.await.unwrap();
+        assert!([502, 504].contains(&status), "{path}: {status}");
+    }
+}

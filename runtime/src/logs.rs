@@ -3,8 +3,11 @@
 //!
 //! Guests write through [`GuestOutput`], which never blocks the guest: lines go through a
 //! bounded channel to one writer thread, and lines that do not fit are dropped and counted
-//! (a guest writing forever cannot stall the runtime or exhaust its memory). This module must
-//! not format runtime logs (that is `tracing`'s job) or decide what a Micro may write.
+//! (a guest writing forever cannot stall the runtime or exhaust its memory). A log file that
+//! grows past [`ROTATE_BYTES`] is renamed to `<micro>.log.1` (replacing an older one) and a new
+//! file is started, by the writer thread, so disk use stays bounded at about twice that per
+//! Micro. This module must not format runtime logs (that is `tracing`'s job) or decide what a
+//! Micro may write; `micro-wasm logs` (cli/logs.rs) reads these files.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -25,6 +28,8 @@ use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 const QUEUE_LINES: usize = 4096;
 /// A line longer than this is cut into several.
 const MAX_LINE: usize = 16 * 1024;
+/// A Micro's log file is rotated to `<micro>.log.1` once it grows past this.
+pub const ROTATE_BYTES: u64 = 10 * 1024 * 1024;
 
 /// Which guest stream a line came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,21 +58,14 @@ impl AppLogs {
             .with_context(|| format!("creating log dir {}", log_dir.display()))?;
         let files = micros
             .iter()
-            .map(|m| {
-                let path: PathBuf = log_dir.join(format!("{m}.log"));
-                OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(&path)
-                    .with_context(|| format!("opening log file {}", path.display()))
-            })
-            .collect::<Result<Vec<File>>>()?;
+            .map(|m| LogFile::open(log_dir.join(format!("{m}.log"))))
+            .collect::<Result<Vec<LogFile>>>()?;
         let (tx, rx) = sync_channel::<Line>(QUEUE_LINES);
         let names = Arc::new(micros.to_vec());
         let thread_names = names.clone();
         std::thread::Builder::new()
             .name("micro-logs".into())
-            .spawn(move || write_lines(rx, thread_names, files))
+            .spawn(move || write_lines(rx, thread_names, files, ROTATE_BYTES))
             .context("spawning the log writer thread")?;
         Ok(AppLogs {
             tx,
@@ -97,7 +95,12 @@ impl AppLogs {
     }
 }
 
-fn write_lines(rx: std::sync::mpsc::Receiver<Line>, names: Arc<Vec<String>>, mut files: Vec<File>) {
+fn write_lines(
+    rx: std::sync::mpsc::Receiver<Line>,
+    names: Arc<Vec<String>>,
+    mut files: Vec<LogFile>,
+    rotate_bytes: u64,
+) {
     let stdout = io::stdout();
     for line in rx {
         let ts = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ");
@@ -107,8 +110,59 @@ fn write_lines(rx: std::sync::mpsc::Receiver<Line>, names: Arc<Vec<String>>, mut
         };
         let name = &names[line.micro];
         let _ = writeln!(stdout.lock(), "{ts} [{name}]{tag} {}", line.text);
-        let _ = writeln!(files[line.micro], "{ts}{tag} {}", line.text);
+        files[line.micro].write_line(&format!("{ts}{tag} {}\n", line.text), rotate_bytes);
     }
+}
+
+/// One Micro's log file, appended to by the writer thread and rotated by size.
+struct LogFile {
+    path: PathBuf,
+    /// `None` after a failed reopen; the next line tries again.
+    file: Option<File>,
+    len: u64,
+}
+
+impl LogFile {
+    /// Opens `path` for appending (creating it).
+    fn open(path: PathBuf) -> Result<LogFile> {
+        let file =
+            open_append(&path).with_context(|| format!("opening log file {}", path.display()))?;
+        let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+        Ok(LogFile {
+            path,
+            file: Some(file),
+            len,
+        })
+    }
+
+    /// Appends `text`; then, past `rotate_bytes`, renames the file to `<path>.1` and starts
+    /// a new one. Errors are ignored: a full disk must not stop the guests.
+    fn write_line(&mut self, text: &str, rotate_bytes: u64) {
+        if self.file.is_none() {
+            self.file = open_append(&self.path).ok();
+            self.len = 0;
+        }
+        let Some(file) = &mut self.file else { return };
+        if file.write_all(text.as_bytes()).is_ok() {
+            self.len += text.len() as u64;
+        }
+        if self.len > rotate_bytes {
+            let mut rotated = self.path.clone().into_os_string();
+            rotated.push(".1");
+            self.file = None;
+            let _ = std::fs::rename(&self.path, &rotated);
+            self.file = open_append(&self.path).ok();
+            self.len = self
+                .file
+                .as_ref()
+                .and_then(|f| f.metadata().ok())
+                .map_or(0, |m| m.len());
+        }
+    }
+}
+
+fn open_append(path: &Path) -> io::Result<File> {
+    OpenOptions::new().create(true).append(true).open(path)
 }
 
 /// One guest stream: buffers a partial line, ships complete lines to the writer thread.
@@ -226,5 +280,67 @@ impl AsyncWrite for OutputPipe {
 
     fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
         Poll::Ready(Ok(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_log_file_past_the_threshold_is_rotated_to_dot_1() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("api.log");
+        let rotated = dir.path().join("api.log.1");
+        std::fs::write(&rotated, "older\n").unwrap();
+        let mut log = LogFile::open(path.clone()).unwrap();
+        log.write_line("0123456789\n", 25);
+        log.write_line("abcdefghij\n", 25);
+        assert!(path.exists());
+        assert_eq!(std::fs::read_to_string(&rotated).unwrap(), "older\n");
+        // 33 bytes > 25: this line goes to the old file, which is then rotated.
+        log.write_line("KLMNOPQRST\n", 25);
+        assert_eq!(
+            std::fs::read_to_string(&rotated).unwrap(),
+            "0123456789\nabcdefghij\nKLMNOPQRST\n"
+        );
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "");
+        log.write_line("new\n", 25);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "new\n");
+    }
+
+    #[test]
+    fn the_writer_thread_rotates_with_its_threshold() {
+        let dir = tempfile::tempdir().unwrap();
+        let (tx, rx) = sync_channel::<Line>(16);
+        let files = vec![LogFile::open(dir.path().join("m.log")).unwrap()];
+        let names = Arc::new(vec!["m".to_string()]);
+        let writer = std::thread::spawn(move || write_lines(rx, names, files, 100));
+        for i in 0..10 {
+            tx.send(Line {
+                micro: 0,
+                stream: Stream::Stdout,
+                text: format!("line {i}"),
+            })
+            .unwrap();
+        }
+        drop(tx);
+        writer.join().unwrap();
+        let old = std::fs::read_to_string(dir.path().join("m.log.1")).unwrap();
+        let new = std::fs::read_to_string(dir.path().join("m.log")).unwrap();
+        assert!(old.len() > 100, "{old}");
+        assert!(new.len() <= 100 + 40, "{new}");
+        assert!(new.trim_end().ends_with("line 9"), "{new}");
+    }
+
+    #[test]
+    fn an_existing_file_counts_toward_the_threshold() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.log");
+        std::fs::write(&path, "x".repeat(30)).unwrap();
+        let mut log = LogFile::open(path.clone()).unwrap();
+        log.write_line("y\n", 25);
+        assert!(dir.path().join("m.log.1").exists());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "");
     }
 }

@@ -149,11 +149,29 @@ fn collect(
 
 impl Server {
     fn start(app: &AppDir, extra: &[&str]) -> Server {
-        let mut child = Command::new(BIN)
-            .arg("run")
+        let mut cmd = Command::new(BIN);
+        cmd.arg("run")
             .arg(app.manifest())
             .args(["--listen", "127.0.0.1:0"])
-            .args(extra)
+            .args(extra);
+        Server::spawn(cmd, Duration::from_secs(120))
+    }
+
+    /// Starts `micro-wasm ARGS` (e.g. `run --build --listen 127.0.0.1:0`) in `dir`, with the
+    /// cargo variables of the test run removed so a `build` command builds as a user's would;
+    /// waits up to 10 minutes for the `listening on` line.
+    pub fn start_in(dir: &Path, args: &[&str]) -> Server {
+        let mut cmd = Command::new(BIN);
+        cmd.args(args)
+            .current_dir(dir)
+            .env_remove("CARGO_TARGET_DIR")
+            .env_remove("RUSTFLAGS")
+            .env_remove("CARGO_ENCODED_RUSTFLAGS");
+        Server::spawn(cmd, Duration::from_secs(600))
+    }
+
+    fn spawn(mut cmd: Command, timeout: Duration) -> Server {
+        let mut child = cmd
             .env("MICRO_WASM_LOG", "info")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -164,7 +182,7 @@ impl Server {
         let (tx, rx) = std::sync::mpsc::channel();
         collect(child.stderr.take().unwrap(), stderr.clone(), Some(tx));
         collect(child.stdout.take().unwrap(), stdout.clone(), None);
-        let line = match rx.recv_timeout(Duration::from_secs(120)) {
+        let line = match rx.recv_timeout(timeout) {
             Ok(line) => line,
             Err(_) => {
                 let _ = child.kill();

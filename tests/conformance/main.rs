@@ -4,6 +4,7 @@
 
 mod actions;
 mod auth;
+mod cli;
 mod harness;
 mod http_rules;
 mod lifecycle;

@@ -3,6 +3,8 @@
 
 mod build;
 mod keys;
+mod logs;
+mod new;
 mod run;
 mod trigger;
 mod validate;
@@ -45,6 +47,10 @@ enum Command {
     Trigger(trigger::TriggerArgs),
     /// Manage the app's API keys (used when `[app] auth = "api-key"`)
     Keys(keys::KeysArgs),
+    /// Print the last lines of each Micro's log file; --follow keeps printing new ones
+    Logs(logs::LogsArgs),
+    /// Create an app directory NAME/ with app.toml and a Rust guest to start from
+    New(new::NewArgs),
 }
 
 /// Why a command failed, deciding its exit code.
@@ -73,6 +79,8 @@ pub fn main() -> ExitCode {
         }
         Command::Trigger(args) => trigger::trigger(args),
         Command::Keys(args) => keys::keys(args),
+        Command::Logs(args) => logs::logs(args),
+        Command::New(args) => new::new(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

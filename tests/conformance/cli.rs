@@ -1,0 +1,237 @@
+//! SPEC §8's `micro-wasm new` and `micro-wasm logs`: a new app validates, builds, serves its
+//! greeting and runs its action; `new` refuses what it must not overwrite or cannot make; `logs`
+//! shows what a guest printed, one Micro's or all, and `--follow` shows lines as they come.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::harness::{BIN, Server, probe_app};
+
+fn cli_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .current_dir(dir)
+        .env_remove("CARGO_TARGET_DIR")
+        .output()
+        .unwrap()
+}
+
+fn describe(out: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn new_app_validates_builds_serves_and_runs_its_action() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = cli_in(tmp.path(), &["new", "blog"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("cd blog && micro-wasm run --build"),
+        "{}",
+        describe(&out)
+    );
+    let app = tmp.path().join("blog");
+    for f in [
+        "app.toml",
+        ".gitignore",
+        "main/Cargo.toml",
+        "main/src/lib.rs",
+    ] {
+        assert!(app.join(f).is_file(), "missing {f}");
+    }
+    let toml = std::fs::read_to_string(app.join("app.toml")).unwrap();
+    assert!(toml.contains("name = \"blog\""), "{toml}");
+    assert!(toml.contains("id = \"tick\""), "{toml}");
+    let cargo = std::fs::read_to_string(app.join("main/Cargo.toml")).unwrap();
+    assert!(
+        cargo.contains("[workspace]") && cargo.contains("cdylib"),
+        "{cargo}"
+    );
+    let gitignore = std::fs::read_to_string(app.join(".gitignore")).unwrap();
+    assert!(gitignore.contains("target/") && gitignore.contains(".micro-wasm/"));
+
+    let out = cli_in(&app, &["validate"]);
+    assert!(out.status.success(), "{}", describe(&out));
+
+    let srv = Server::start_in(&app, &["run", "--build", "--listen", "127.0.0.1:0"]);
+    let r = srv.get("/").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.text().trim_end(), "Hello from blog!");
+    assert_eq!(srv.get("/nope").await.status, 404);
+
+    let out = cli_in(&app, &["trigger", "tick"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("200 OK"),
+        "{}",
+        describe(&out)
+    );
+    // The action's handler printed the event; `logs` shows it.
+    let out = cli_in(&app, &["logs"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        printed.contains(r#"{"event":{"id":"tick","trigger":"schedule"}}"#),
+        "{}",
+        describe(&out)
+    );
+}
+
+#[test]
+fn new_refuses_a_non_empty_dir_a_bad_name_and_other_languages() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir(tmp.path().join("taken")).unwrap();
+    std::fs::write(tmp.path().join("taken/keep.txt"), "mine").unwrap();
+    let out = cli_in(tmp.path(), &["new", "taken"]);
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    assert_eq!(
+        std::fs::read_dir(tmp.path().join("taken")).unwrap().count(),
+        1,
+        "nothing written into the existing dir"
+    );
+
+    // An empty existing dir is fine.
+    std::fs::create_dir(tmp.path().join("empty")).unwrap();
+    let out = cli_in(tmp.path(), &["new", "empty"]);
+    assert!(out.status.success(), "{}", describe(&out));
+
+    for bad in ["Blog", "a_b", &"a".repeat(33)] {
+        let out = cli_in(tmp.path(), &["new", bad]);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {}", describe(&out));
+        assert!(!tmp.path().join(bad).exists());
+    }
+
+    for lang in ["python", "js"] {
+        let out = cli_in(tmp.path(), &["new", "other", "--lang", lang]);
+        assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("not supported yet: only rust"),
+            "{}",
+            describe(&out)
+        );
+        assert!(!tmp.path().join("other").exists());
+    }
+}
+
+/// Runs `logs ARGS` until its stdout satisfies `pred` (the log writer is asynchronous).
+fn logs_until(dir: &Path, args: &[&str], pred: impl Fn(&str) -> bool) -> String {
+    let end = Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = cli_in(dir, args);
+        assert!(out.status.success(), "{}", describe(&out));
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        if pred(&text) || Instant::now() > end {
+            return text;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn logs_prints_what_a_guest_wrote_and_refuses_an_unknown_micro() {
+    let app = probe_app("", "");
+    let srv = app.serve(&[]);
+    assert_eq!(srv.get("/stdout?lines=3").await.status, 200);
+    let manifest = app.manifest().display().to_string();
+    let dir = tempfile::tempdir().unwrap(); // elsewhere: --app finds the app
+    let text = logs_until(dir.path(), &["logs", "probe", "--app", &manifest], |t| {
+        t.contains("probe err")
+    });
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 4, "{text}");
+    for (i, line) in lines[..3].iter().enumerate() {
+        assert!(line.ends_with(&format!(" probe line {i}")), "{text}");
+        assert!(!line.starts_with('['), "one Micro: no prefix: {text}");
+    }
+    assert!(lines[3].ends_with(" stderr probe err"), "{text}");
+
+    let out = cli_in(
+        dir.path(),
+        &["logs", "probe", "--app", &manifest, "-n", "2"],
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 2);
+
+    let out = cli_in(dir.path(), &["logs", "nope", "--app", &manifest]);
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("probe"),
+        "lists the known micros: {}",
+        describe(&out)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn logs_of_several_micros_are_prefixed() {
+    let app = probe_app(
+        "",
+        "primary = true\n\n[[micro]]\nname = \"other\"\ncomponent = '{probe}'\nsrc = \"code\"\npath = \"/other\"\n",
+    );
+    let srv = app.serve(&[]);
+    assert_eq!(srv.get("/stdout?lines=1").await.status, 200);
+    assert_eq!(srv.get("/other/stdout?lines=1").await.status, 200);
+    let text = logs_until(app.path(), &["logs"], |t| {
+        t.contains("[probe] ") && t.contains("[other] ")
+    });
+    assert!(
+        text.lines()
+            .all(|l| l.starts_with("[probe] ") || l.starts_with("[other] ")),
+        "{text}"
+    );
+    assert!(text.contains("[other] "), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn logs_follow_shows_a_line_written_after_it_started() {
+    let app = probe_app("", "");
+    let srv = app.serve(&[]);
+    assert_eq!(srv.get("/stdout?lines=1").await.status, 200);
+    // Wait for the first line to reach the file, so the follower starts after it.
+    logs_until(app.path(), &["logs"], |t| t.contains("probe err"));
+
+    let mut child = Command::new(BIN)
+        .args(["logs", "probe", "--follow"])
+        .current_dir(app.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // The tail: the one earlier request's line and its stderr line.
+    let mut seen = Vec::new();
+    let end = Instant::now() + Duration::from_secs(10);
+    while !seen.iter().any(|l: &String| l.contains("probe err")) && Instant::now() < end {
+        if let Ok(l) = rx.recv_timeout(Duration::from_millis(100)) {
+            seen.push(l);
+        }
+    }
+    assert_eq!(seen.len(), 2, "{seen:?}");
+
+    assert_eq!(srv.get("/stdout?lines=1").await.status, 200);
+    let end = Instant::now() + Duration::from_secs(10);
+    let mut later = Vec::new();
+    while later.len() < 2 && Instant::now() < end {
+        if let Ok(l) = rx.recv_timeout(Duration::from_millis(100)) {
+            later.push(l);
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(later.len(), 2, "followed lines: {later:?}");
+    assert!(later[0].ends_with(" probe line 0"), "{later:?}");
+    assert!(later[1].ends_with(" stderr probe err"), "{later:?}");
+}

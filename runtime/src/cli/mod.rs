@@ -15,6 +15,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::manifest::{self, Manifest};
+use crate::sandbox::env::Override;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -51,6 +52,31 @@ enum Command {
     Logs(logs::LogsArgs),
     /// Create an app directory NAME/ with app.toml and a Rust guest to start from
     New(new::NewArgs),
+}
+
+/// The user variables of `run` and `trigger` (SPEC §5): `--env-file`, then `--env`.
+#[derive(clap::Args, Debug)]
+pub struct EnvArgs {
+    /// NAME=VALUE for every Micro, or MICRO.NAME=VALUE for one (repeatable; wins over --env-file)
+    #[arg(long = "env", value_name = "K=V")]
+    env: Vec<String>,
+    /// File of NAME=VALUE lines
+    #[arg(long)]
+    env_file: Option<PathBuf>,
+}
+
+impl EnvArgs {
+    /// The overrides in precedence order; a bad value is a usage failure (exit 2).
+    pub fn overrides(&self) -> Result<Vec<Override>, Failure> {
+        let mut env = match &self.env_file {
+            Some(f) => Override::parse_file(f).map_err(|e| Failure::Usage(format!("{e:#}")))?,
+            None => Vec::new(),
+        };
+        for e in &self.env {
+            env.push(Override::parse(e).map_err(|e| Failure::Usage(format!("--env: {e:#}")))?);
+        }
+        Ok(env)
+    }
 }
 
 /// Why a command failed, deciding its exit code.

@@ -8,9 +8,8 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::Args;
 
-use super::{Failure, build, load};
+use super::{EnvArgs, Failure, build, load};
 use crate::app::{App, Options};
-use crate::sandbox::env::Override;
 use crate::server;
 
 #[derive(Args, Debug)]
@@ -24,12 +23,8 @@ pub struct RunArgs {
     /// State dir (compile cache, data keys, logs, /tmp dirs); default .micro-wasm/ beside app.toml
     #[arg(long)]
     state_dir: Option<PathBuf>,
-    /// NAME=VALUE for every Micro, or MICRO.NAME=VALUE for one (repeatable; wins over --env-file)
-    #[arg(long = "env", value_name = "K=V")]
-    env: Vec<String>,
-    /// File of NAME=VALUE lines
-    #[arg(long)]
-    env_file: Option<PathBuf>,
+    #[command(flatten)]
+    env: EnvArgs,
     /// Peer address or CIDR whose X-Forwarded-For is trusted (repeatable)
     #[arg(long = "trusted-proxy", value_name = "CIDR")]
     trusted_proxy: Vec<String>,
@@ -40,13 +35,7 @@ pub struct RunArgs {
 
 pub fn run(args: RunArgs) -> Result<(), Failure> {
     let manifest = load(&args.app_toml)?;
-    let mut env = match &args.env_file {
-        Some(f) => Override::parse_file(f).map_err(|e| Failure::Usage(format!("{e:#}")))?,
-        None => Vec::new(),
-    };
-    for e in &args.env {
-        env.push(Override::parse(e).map_err(|e| Failure::Usage(format!("--env: {e:#}")))?);
-    }
+    let env = args.env.overrides()?;
     if args.build {
         build::build_all(&manifest)?;
     }

@@ -17,9 +17,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 
-use super::{Failure, load};
+use super::{EnvArgs, Failure, load};
 use crate::app::{App, Options};
-use crate::sandbox::env::Override;
 use crate::scheduler;
 
 /// The nominal listen address: the Micro's `PORT`, and its hostname when `[app] hostname` is
@@ -36,12 +35,8 @@ pub struct TriggerArgs {
     /// State dir (compile cache, data keys, logs, /tmp dirs); default .micro-wasm/ beside app.toml
     #[arg(long)]
     state_dir: Option<PathBuf>,
-    /// NAME=VALUE for every Micro, or MICRO.NAME=VALUE for one (repeatable; wins over --env-file)
-    #[arg(long = "env", value_name = "K=V")]
-    env: Vec<String>,
-    /// File of NAME=VALUE lines
-    #[arg(long)]
-    env_file: Option<PathBuf>,
+    #[command(flatten)]
+    env: EnvArgs,
 }
 
 pub fn trigger(args: TriggerArgs) -> Result<(), Failure> {
@@ -74,13 +69,7 @@ pub fn trigger(args: TriggerArgs) -> Result<(), Failure> {
             args.action_id
         )));
     };
-    let mut env = match &args.env_file {
-        Some(f) => Override::parse_file(f).map_err(|e| Failure::Usage(format!("{e:#}")))?,
-        None => Vec::new(),
-    };
-    for e in &args.env {
-        env.push(Override::parse(e).map_err(|e| Failure::Usage(format!("--env: {e:#}")))?);
-    }
+    let env = args.env.overrides()?;
     // A private /tmp root: a `run` serving from the same state dir keeps its /tmp.
     let tmp_root = std::env::temp_dir().join(format!("micro-wasm-trigger-{}", std::process::id()));
     let opts = Options {

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Soak test: a mix of normal and hostile requests across three Micros for a bounded time,
 against a real `micro-wasm run` on loopback. Reports requests served, responses by status,
-and the runtime's RSS at start, during and at the end.
+and the runtime's RSS at start, at its peak, at the end of the load and once the Micros
+have gone back to sleep (sleep_after = 5 s).
 
 Usage (from the repo root, after `cargo build --release` and building tests/guests):
     python3 bench/soak.py [--minutes 3] [--workers 8] [--max-requests 200000]
@@ -44,7 +45,7 @@ MIX = [
 
 def app_toml(dir_):
     text = ('[app]\nname = "soak"\n\n[limits]\ntimeout = "300ms"\nmemory = "64MiB"\ntmp = "1MiB"\n'
-            'payload = "256kB"\nconcurrency = 16\n')
+            'payload = "256kB"\nconcurrency = 16\nsleep_after = "5s"\n')
     for i, name in enumerate("abc"):
         text += (f'\n[[micro]]\nname = "{name}"\ncomponent = \'{PROBE}\'\nsrc = "code"\n'
                  f'primary = {"true" if i == 0 else "false"}\n')
@@ -120,6 +121,8 @@ def main():
     elapsed = time.time() - started
     rss["peak"] = peak
     rss["end"] = rss_mib(proc.pid)
+    time.sleep(8)  # past sleep_after: the Micros sleep and drop their instances
+    rss["asleep"] = rss_mib(proc.pid)
     alive = proc.poll() is None
     proc.terminate()
     proc.wait(30)
@@ -129,7 +132,8 @@ def main():
           f"({total / elapsed:.0f}/s), runtime alive at the end: {alive}")
     print("responses by status: " + ", ".join(f"{k}: {v}" for k, v in sorted(statuses.items())))
     print("client-side failures: " + (", ".join(f"{k}: {v}" for k, v in failures.items()) or "none"))
-    print(f"RSS MiB: start {rss['start']:.1f}, peak {rss['peak']:.1f}, end {rss['end']:.1f}")
+    print(f"RSS MiB: start {rss['start']:.1f}, peak {rss['peak']:.1f}, end of load {rss['end']:.1f}, "
+          f"after the Micros slept {rss['asleep']:.1f}")
 
 
 if __name__ == "__main__":

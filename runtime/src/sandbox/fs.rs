@@ -83,11 +83,6 @@ impl TmpDir {
         std::fs::create_dir_all(&self.path)
             .with_context(|| format!("creating {}", self.path.display()))
     }
-
-    /// Bytes currently held.
-    pub fn used(&self) -> u64 {
-        dir_size(&self.path).unwrap_or(0)
-    }
 }
 
 impl Drop for TmpDir {

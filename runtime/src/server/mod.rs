@@ -128,9 +128,9 @@ async fn handle(app: &App, peer: SocketAddr, req: Request<Incoming>) -> Response
     let path = req
         .uri()
         .path_and_query()
-        .map(|p| p.to_string())
-        .unwrap_or_default();
-    let (result, micro, cold) = route(app, peer, req).await;
+        .map_or("/", |p| p.as_str())
+        .to_string();
+    let (result, micro, cold) = route(app, peer, req, &path).await;
     let name = micro.map_or("-", |m| m.name.as_str());
     let (response, kind) = match result {
         Ok(r) => (r, None),
@@ -166,7 +166,13 @@ type Routed<'a> = (
     bool,
 );
 
-async fn route(app: &App, peer: SocketAddr, mut req: Request<Incoming>) -> Routed<'_> {
+/// Routes `req`, whose request target is `path_and_query` (read once by the caller).
+async fn route<'a>(
+    app: &'a App,
+    peer: SocketAddr,
+    mut req: Request<Incoming>,
+    path_and_query: &str,
+) -> Routed<'a> {
     let (parts, body) = req.into_parts();
     if headers::wants_upgrade(&parts) {
         let e = HttpError::new(
@@ -177,13 +183,7 @@ async fn route(app: &App, peer: SocketAddr, mut req: Request<Incoming>) -> Route
         return (Err(e), None, false);
     }
     req = Request::from_parts(parts, body);
-    let path_and_query = req
-        .uri()
-        .path_and_query()
-        .map(|p| p.as_str())
-        .unwrap_or("/")
-        .to_string();
-    match app.router.route(&path_and_query) {
+    match app.router.route(path_and_query) {
         Target::Space(endpoint) => {
             let public = matches!(endpoint, SpaceEndpoint::Health);
             match authorize(app, public, req.headers_mut(), None) {

@@ -198,10 +198,8 @@ async fn guest_output_goes_to_console_and_log_file_with_the_micro_name() {
     }));
     let log = app.path().join(".micro-wasm/logs/probe.log");
     let deadline = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < deadline
-        && !std::fs::read_to_string(&log)
-            .unwrap_or_default()
-            .contains("probe line 2")
+    let complete = |t: &str| t.contains("probe line 2") && t.contains("probe err");
+    while Instant::now() < deadline && !complete(&std::fs::read_to_string(&log).unwrap_or_default())
     {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

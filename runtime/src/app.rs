@@ -125,7 +125,7 @@ impl App {
             let sandbox = MicroSandbox {
                 micro: m.name.clone(),
                 env: env::micro_env(&presets, &m.env, &opts.env),
-                code_dir: m.src.clone(),
+                code_dir: m.src.as_path().into(),
                 tmp_dir: tmp.path().to_path_buf(),
                 outbound: Arc::new(Outbound::parse(&m.name, &m.outbound)?),
                 stdout: logs.output(i, Stream::Stdout),
@@ -209,6 +209,8 @@ fn compile_all(
     // S7: /tmp's byte quota, by shadowing wasi:filesystem/types (see sandbox::quota).
     crate::sandbox::quota::add_to_linker(&mut linker)?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+    // S15: micro:space/sqlite, for the components that import it.
+    crate::sqlite::add_to_linker(&mut linker)?;
     let linker = &linker;
     std::thread::scope(|s| {
         let handles: Vec<_> = micros

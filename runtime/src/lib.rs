@@ -47,4 +47,5 @@ pub mod sandbox;
 pub mod schedule;
 pub mod scheduler;
 pub mod server;
+pub mod sqlite;
 pub mod store;

@@ -23,6 +23,7 @@ use crate::sandbox::fs::TmpDir;
 use crate::sandbox::limits::InstanceLimiter;
 use crate::sandbox::outbound::OutboundHooks;
 use crate::sandbox::quota::TmpQuota;
+use crate::sqlite::SqliteCtx;
 use crate::store::StoreData;
 
 /// Most idle instances a Micro keeps warm. A burst beyond this makes new instances (a cold
@@ -194,6 +195,7 @@ impl Micro {
                 policy: self.sandbox.outbound.clone(),
             },
             quota: self.quota.clone(),
+            sqlite: SqliteCtx::new(self.sandbox.code_dir.clone(), self.limits.memory),
             deadline: Instant::now() + self.limits.timeout,
         };
         let mut store = Store::new(self.pre.engine(), data);

@@ -26,6 +26,8 @@ pub struct StoreData {
     pub deadline: std::time::Instant,
     /// The Micro's `/tmp` quota, shared by all its instances (S7).
     pub quota: Arc<TmpQuota>,
+    /// S15: the Micro's read-only databases and this instance's open connections.
+    pub sqlite: crate::sqlite::SqliteCtx,
 }
 
 impl WasiView for StoreData {

@@ -11,7 +11,8 @@ pub mod limits;
 pub mod outbound;
 pub mod quota;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Result, anyhow};
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder};
@@ -24,7 +25,7 @@ pub struct MicroSandbox {
     /// The full environment (SPEC §5), computed once.
     pub env: Vec<(String, String)>,
     /// Host dir mounted read-only at `/app` (S7, S13).
-    pub code_dir: PathBuf,
+    pub code_dir: Arc<Path>,
     /// Host dir mounted read-write at `/tmp`, private to this Micro (S3, S7).
     pub tmp_dir: PathBuf,
     /// S14: where the Micro may connect.
@@ -49,9 +50,9 @@ impl MicroSandbox {
         // starts at "/" and ignores `initial-cwd`, so that alone would not make /app the
         // working directory for most guests.
         for (host, guest, perms) in [
-            (&self.code_dir, "/app", FsPerms::ReadOnly),
-            (&self.code_dir, ".", FsPerms::ReadOnly),
-            (&self.tmp_dir, "/tmp", FsPerms::ReadWrite),
+            (&*self.code_dir, "/app", FsPerms::ReadOnly),
+            (&*self.code_dir, ".", FsPerms::ReadOnly),
+            (self.tmp_dir.as_path(), "/tmp", FsPerms::ReadWrite),
         ] {
             b.preopened_dir(host, guest, perms).map_err(|e| {
                 anyhow!(

@@ -1,0 +1,153 @@
+//! S15: the `micro:space/sqlite` host (`wit/space.wit`), read-only SQLite databases deployed
+//! with a Micro's code.
+//!
+//! Owns the path rules (a database is a regular file inside the Micro's code dir, named
+//! relative to `/app` or absolutely under it; `..`, other absolute paths and symlinks out are
+//! refused), the per-instance connection cap, and running SQLite off the executor with the
+//! invocation's deadline and the Micro's memory limit as bounds (see [`db`]).
+//!
+//! It must not open anything outside the code dir, write any file, or let a statement attach
+//! another database or load an extension.
+
+mod db;
+
+use std::path::{Component, Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use wasmtime::component::{HasSelf, Linker, Resource};
+use wasmtime_wasi::runtime::spawn_blocking;
+
+use crate::store::StoreData;
+use bindings::micro::space::sqlite::{self as wit, Error, Rows, Value};
+
+mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "micro:space/imports",
+        imports: { default: async | trappable },
+        with: { "micro:space/sqlite.connection": super::Connection },
+    });
+}
+
+/// Open connections one instance may hold at once; each holds a page cache on the host.
+pub const MAX_CONNECTIONS: usize = 16;
+
+/// An open database: the guest's `connection` resource.
+pub struct Connection {
+    db: Arc<Mutex<rusqlite::Connection>>,
+}
+
+/// What one instance's SQLite calls need from its Micro.
+pub struct SqliteCtx {
+    /// The Micro's code dir (mounted at `/app`).
+    pub code_dir: Arc<Path>,
+    /// The Micro's memory limit: no result may be larger.
+    pub max_result_bytes: u64,
+    /// Connections this instance holds now.
+    pub open: usize,
+}
+
+impl SqliteCtx {
+    pub fn new(code_dir: Arc<Path>, max_result_bytes: u64) -> Self {
+        SqliteCtx {
+            code_dir,
+            max_result_bytes,
+            open: 0,
+        }
+    }
+}
+
+/// Adds `micro:space/sqlite` to `linker`. Components that do not import it are unaffected.
+pub fn add_to_linker(linker: &mut Linker<StoreData>) -> wasmtime::Result<()> {
+    wit::add_to_linker::<StoreData, HasSelf<StoreData>>(linker, |d| d)
+}
+
+/// The host file a guest's database path names, if it is a regular file inside `code_dir`.
+pub fn resolve(code_dir: &Path, path: &str) -> Result<PathBuf, Error> {
+    let denied = |why: &str| Error::AccessDenied(format!("database path `{path}` {why}"));
+    let rel = match path.strip_prefix("/app") {
+        Some("") => return Err(Error::NotFound(format!("`{path}` is a directory"))),
+        Some(rest) if rest.starts_with('/') => rest.trim_start_matches('/'),
+        _ if path.starts_with('/') || path.starts_with('\\') => {
+            return Err(denied("is outside /app"));
+        }
+        _ => path,
+    };
+    let rel = Path::new(rel);
+    if rel
+        .components()
+        .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
+    {
+        return Err(denied("may not contain `..` or a drive"));
+    }
+    let root = code_dir
+        .canonicalize()
+        .map_err(|e| Error::NotFound(format!("code dir {}: {e}", code_dir.display())))?;
+    let file = root
+        .join(rel)
+        .canonicalize()
+        .map_err(|_| Error::NotFound(format!("no database file `{path}` in /app")))?;
+    if !file.starts_with(&root) {
+        return Err(denied("leads outside /app through a symlink"));
+    }
+    if !file.is_file() {
+        return Err(Error::NotFound(format!("`{path}` is not a file")));
+    }
+    Ok(file)
+}
+
+impl wit::Host for StoreData {}
+
+impl wit::HostConnection for StoreData {
+    async fn open(
+        &mut self,
+        path: String,
+    ) -> wasmtime::Result<Result<Resource<Connection>, Error>> {
+        if self.sqlite.open >= MAX_CONNECTIONS {
+            return Ok(Err(Error::TooLarge(format!(
+                "an instance may hold at most {MAX_CONNECTIONS} open databases"
+            ))));
+        }
+        let file = match resolve(&self.sqlite.code_dir, &path) {
+            Ok(file) => file,
+            Err(e) => return Ok(Err(e)),
+        };
+        let max = self.sqlite.max_result_bytes;
+        let opened = spawn_blocking(move || db::open(&file, &path, max)).await;
+        let db = match opened {
+            Ok(db) => db,
+            Err(e) => return Ok(Err(e)),
+        };
+        let conn = Connection {
+            db: Arc::new(Mutex::new(db)),
+        };
+        let handle = self.table.push(conn)?;
+        self.sqlite.open += 1;
+        Ok(Ok(handle))
+    }
+
+    async fn query(
+        &mut self,
+        conn: Resource<Connection>,
+        sql: String,
+        params: Vec<Value>,
+    ) -> wasmtime::Result<Result<Rows, Error>> {
+        let db = self.table.get(&conn)?.db.clone();
+        let deadline = self.deadline;
+        let max = self.sqlite.max_result_bytes;
+        Ok(spawn_blocking(move || {
+            let mut db = db.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            db::query(&mut db, &sql, params, deadline, max)
+        })
+        .await)
+    }
+
+    async fn drop(&mut self, conn: Resource<Connection>) -> wasmtime::Result<()> {
+        self.table.delete(conn)?;
+        self.sqlite.open = self.sqlite.open.saturating_sub(1);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

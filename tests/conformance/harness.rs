@@ -229,6 +229,11 @@ impl Server {
             .await
     }
 
+    pub async fn post(&self, path: &str, body: impl Into<Bytes>) -> Resp {
+        self.send(Request::post(path).body(Full::new(body.into())).unwrap())
+            .await
+    }
+
     /// Sends `req` (its URI is a path) on a fresh connection.
     pub async fn send<B>(&self, mut req: Request<B>) -> Resp
     where

@@ -12,4 +12,5 @@ mod limits;
 mod manifest;
 mod outbound;
 mod sandbox;
+mod sqlite;
 mod tmp_quota;

@@ -11,6 +11,12 @@ mod hostile;
 mod outbound;
 mod quota;
 mod reply;
+mod sqlite;
+
+/// Bindings for micro-wasm's own imports (`wit/space.wit`, world `imports`).
+mod space {
+    wit_bindgen::generate!({ path: "../../../wit", world: "micro:space/imports" });
+}
 
 use reply::{Outcome, Reply, Req};
 use wasi::exports::http::incoming_handler::Guest;
@@ -35,6 +41,8 @@ fn route(path: &str) -> Option<Handler> {
         // Scheduled actions.
         "/__space/v0/actions" => actions::record,
         "/last-action" => actions::last,
+        // S15
+        "/sqlite" => sqlite::query,
         // Hostile guests: limits and traps.
         "/loop" => hostile::busy_loop,
         "/sleep" => hostile::sleep,

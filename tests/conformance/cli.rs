@@ -235,3 +235,52 @@ async fn logs_follow_shows_a_line_written_after_it_started() {
     assert!(later[0].ends_with(" probe line 0"), "{later:?}");
     assert!(later[1].ends_with(" stderr probe err"), "{later:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_request_is_logged_once_as_text_or_json() {
+    let app = probe_app("", "");
+    let srv = app.serve(&[]);
+    assert_eq!(srv.get("/status?code=201").await.status, 201);
+    assert!(srv.wait_output(Duration::from_secs(5), |o| o.contains("status=201")));
+    let line = srv
+        .stderr()
+        .lines()
+        .find(|l| l.contains("status=201"))
+        .unwrap()
+        .to_string();
+    for part in [
+        "request",
+        "micro=\"probe\"",
+        "method=GET",
+        "path=\"/status?code=201\"",
+        "start=\"cold\"",
+    ] {
+        assert!(line.contains(part), "{part} in {line}");
+    }
+    drop(srv);
+
+    let srv = app.serve(&["--log-format", "json"]);
+    assert_eq!(srv.get("/status?code=202").await.status, 202);
+    assert_eq!(srv.get("/status?code=202").await.status, 202);
+    assert!(srv.wait_output(
+        Duration::from_secs(5),
+        |o| o.matches("\"status\":202").count() == 2
+    ));
+    let records: Vec<serde_json::Value> = srv
+        .stderr()
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let requests: Vec<_> = records
+        .iter()
+        .filter(|r| r["message"] == "request")
+        .collect();
+    assert_eq!(requests.len(), 2, "{records:?}");
+    assert_eq!(requests[0]["micro"], "probe");
+    assert_eq!(requests[0]["level"], "INFO");
+    assert_eq!(requests[0]["start"], "cold");
+    assert_eq!(requests[1]["start"], "warm");
+    assert!(requests[1]["ms"].as_f64().unwrap() >= 0.0);
+    assert!(requests[0]["timestamp"].is_string());
+}

@@ -26,6 +26,16 @@ use crate::sandbox::env::Override;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// How the runtime's own log lines are written to stderr
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+/// `--log-format`: short lines for people, one JSON object per line for machines.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand, Debug)]
@@ -96,7 +106,7 @@ impl From<anyhow::Error> for Failure {
 /// Parses the command line, runs the command and maps its result to an exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
+    init_tracing(cli.log_format);
     let result = match cli.command {
         Command::Run(args) => run::run(args),
         Command::Validate { app_toml } => validate::validate(&app_toml),
@@ -126,15 +136,25 @@ fn load(path: &Path) -> Result<Manifest, Failure> {
     manifest::load(path).map_err(|e| Failure::Usage(e.to_string()))
 }
 
-fn init_tracing() {
+/// Runtime logs go to stderr, filtered by `MICRO_WASM_LOG` (default: info, and only warnings
+/// from Wasmtime and Cranelift). Guest output is not tracing: see `logs`.
+fn init_tracing(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("MICRO_WASM_LOG")
         .unwrap_or_else(|_| EnvFilter::new("info,wasmtime=warn,cranelift=warn"));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_target(false)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .compact()
-        .init();
+        .with_target(false);
+    match format {
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .compact()
+            .init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .init(),
+    }
 }

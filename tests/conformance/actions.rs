@@ -92,8 +92,16 @@ fn actions_trigger_unknown_id_exits_2_listing_the_ids() {
     for id in ["nope", "tick", "nightly", "broken"] {
         assert!(stderr.contains(id), "{id} missing from: {stderr}");
     }
+    assert!(
+        !stderr.contains("did you mean"),
+        "nothing is close to `nope`: {stderr}"
+    );
     // The app is not loaded for an unknown id: no state dir is made.
     assert!(!app.path().join(".micro-wasm").exists());
+    let out = app.cli(&["trigger", "nightlly", "--app", "app.toml"]);
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("did you mean `nightly`?"), "{stderr}");
 }
 
 #[test]

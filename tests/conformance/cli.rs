@@ -284,3 +284,38 @@ async fn every_request_is_logged_once_as_text_or_json() {
     assert!(requests[1]["ms"].as_f64().unwrap() >= 0.0);
     assert!(requests[0]["timestamp"].is_string());
 }
+
+/// An app whose one Micro is the component `wat` (component text format) and nothing else.
+fn app_with_component(wat: &str) -> crate::harness::AppDir {
+    let app = crate::harness::AppDir::new(
+        "[app]\nname = \"bad\"\n\n[[micro]]\nname = \"odd\"\ncomponent = \"odd.wasm\"\n",
+    );
+    app.write("odd.wasm", wat::parse_str(wat).unwrap());
+    app
+}
+
+#[test]
+fn a_component_importing_what_micro_wasm_lacks_is_refused_naming_the_import() {
+    let app = app_with_component(
+        r#"(component (import "acme:missing/thing@1.0.0" (instance (export "f" (func)))))"#,
+    );
+    let out = app.cli(&["run", "app.toml", "--listen", "127.0.0.1:0"]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("micro `odd`") && err.contains("acme:missing/thing@1.0.0"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_component_without_the_http_handler_is_refused_naming_the_export() {
+    let app = app_with_component("(component)");
+    let out = app.cli(&["run", "app.toml", "--listen", "127.0.0.1:0"]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("micro `odd`") && err.contains("wasi:http/incoming-handler"),
+        "{err}"
+    );
+}

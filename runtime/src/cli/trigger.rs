@@ -63,8 +63,13 @@ pub fn trigger(args: TriggerArgs) -> Result<(), Failure> {
         } else {
             format!("known actions:\n{}", known.join("\n"))
         };
+        let ids: Vec<&str> = actions.specs().iter().map(|a| a.id.as_str()).collect();
+        let hint = match crate::manifest::suggest(&args.action_id, &ids) {
+            Some(id) => format!(" (did you mean `{id}`?)"),
+            None => String::new(),
+        };
         return Err(Failure::Usage(format!(
-            "{}: no action with id `{}`; {list}",
+            "{}: no action with id `{}`{hint}; {list}",
             args.app_toml.display(),
             args.action_id
         )));

@@ -6,6 +6,8 @@
 //! and source paths are resolved, never checked), and knows nothing about Wasmtime.
 
 mod read;
+
+pub(crate) use read::suggest;
 mod units;
 mod validate;
 

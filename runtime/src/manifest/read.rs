@@ -70,7 +70,7 @@ fn levenshtein(a: &str, b: &str) -> usize {
 }
 
 /// The allowed key nearest to `key`, when it is close enough to be a typo.
-pub(super) fn suggest<'k>(key: &str, allowed: &[&'k str]) -> Option<&'k str> {
+pub(crate) fn suggest<'k>(key: &str, allowed: &[&'k str]) -> Option<&'k str> {
     let lower = key.to_lowercase();
     if let Some((_, to)) = ALIASES.iter().find(|(from, _)| *from == lower) {
         return allowed.iter().copied().find(|a| a == to);

@@ -61,6 +61,33 @@ def rss_mib(pid):
     return 0.0
 
 
+def rss_breakdown(pid):
+    """Resident KiB by kind of mapping: heap (malloc's brk and anonymous arenas), pool (the
+    pooling allocator's big reserved anonymous regions, > 1 GiB), code (file mappings:
+    the binary, libraries, compiled components) and stacks."""
+    kinds = collections.Counter()
+    kind, size = "other", 0
+    for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
+        head = line.split()
+        if "-" in head[0] and len(head) >= 5 and ":" in head[3]:
+            lo, hi = (int(x, 16) for x in head[0].split("-"))
+            name = head[5] if len(head) > 5 else ""
+            size = hi - lo
+            if name.startswith("[stack"):
+                kind = "stacks"
+            elif name == "[heap]":
+                kind = "heap"
+            elif name.startswith("/"):
+                kind = "code"
+            elif size > (1 << 30):
+                kind = "pool"
+            else:
+                kind = "heap"
+        elif head[0] == "Rss:":
+            kinds[kind] += int(head[1])
+    return {k: v / 1024 for k, v in kinds.items()}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--minutes", type=float, default=3)
@@ -110,6 +137,7 @@ def main():
                     failures[type(e).__name__] += 1
 
     rss = {"start": rss_mib(proc.pid)}
+    start_by_kind = rss_breakdown(proc.pid)
     threads = [threading.Thread(target=worker) for _ in range(args.workers)]
     started = time.time()
     for t in threads:
@@ -123,6 +151,7 @@ def main():
     rss["end"] = rss_mib(proc.pid)
     time.sleep(8)  # past sleep_after: the Micros sleep and drop their instances
     rss["asleep"] = rss_mib(proc.pid)
+    asleep_by_kind = rss_breakdown(proc.pid)
     alive = proc.poll() is None
     proc.terminate()
     proc.wait(30)
@@ -134,6 +163,10 @@ def main():
     print("client-side failures: " + (", ".join(f"{k}: {v}" for k, v in failures.items()) or "none"))
     print(f"RSS MiB: start {rss['start']:.1f}, peak {rss['peak']:.1f}, end of load {rss['end']:.1f}, "
           f"after the Micros slept {rss['asleep']:.1f}")
+    print("at start, RSS MiB by mapping: " +
+          ", ".join(f"{k} {v:.1f}" for k, v in sorted(start_by_kind.items())))
+    print("after sleep, RSS MiB by mapping: " +
+          ", ".join(f"{k} {v:.1f}" for k, v in sorted(asleep_by_kind.items())))
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ pub mod app;
 pub mod cache;
 pub mod cli;
 pub mod engine;
+pub mod host_memory;
 pub mod invoke;
 pub mod keys;
 pub mod logs;

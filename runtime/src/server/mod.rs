@@ -115,8 +115,13 @@ async fn sleeper(app: Arc<App>) {
     loop {
         tick.tick().await;
         let now = Instant::now();
+        let mut slept = false;
         for m in &app.micros {
-            m.sleep_if_idle(now);
+            slept |= m.sleep_if_idle(now);
+        }
+        if slept {
+            // Off the executor: a trim walks every arena.
+            tokio::task::spawn_blocking(crate::host_memory::release_free_heap);
         }
     }
 }

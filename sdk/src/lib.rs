@@ -1,0 +1,118 @@
+//! Write micro-wasm Micros in Rust.
+//!
+//! A Micro is a `wasi:http/proxy` component (WASI 0.2). This crate hides the component
+//! plumbing behind plain data: a handler takes a [`Request`] (method, path, query, headers,
+//! body) and returns a [`Response`]; [`export!`] turns it into the component's
+//! `wasi:http/incoming-handler` export. Around that:
+//!
+//! - [`Router`]: routes by method and path pattern (`/quotes/:id`), 404 JSON otherwise;
+//! - [`ActionEvent`] and [`Router::action`]: the runtime's scheduled actions
+//!   (`POST /__space/v0/actions`);
+//! - [`mod@env`]: the variables micro-wasm gives every Micro (`env::micro_name()`, ...);
+//! - [`sqlite`]: micro-wasm's `micro:space/sqlite` import, read-only SQLite databases
+//!   deployed with the code.
+//!
+//! Build with `cargo build --release --target wasm32-wasip2` and a `cdylib` crate type.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use micro_space::{Request, Response, Router, env, json};
+//!
+//! fn app(request: Request) -> Response {
+//!     Router::new()
+//!         .get("/", |_| Response::json(200, &json!({ "micro": env::micro_name() })))
+//!         .get("/hello/:name", |req: Request| {
+//!             Response::text(200, format!("Hello, {}!", req.param("name").unwrap_or("?")))
+//!         })
+//!         .action(|event| {
+//!             println!("action {} ({})", event.id, event.trigger);
+//!             Response::json(200, &json!({ "ok": true }))
+//!         })
+//!         .handle(request)
+//! }
+//!
+//! micro_space::export!(app);
+//! ```
+//!
+//! A handler may also return `Result<Response, E>` for any `E` that converts into a
+//! response ([`IntoResponse`]), such as [`sqlite::Error`], so `?` works in handlers.
+//!
+//! # Components stay plain `wasi:http/proxy`
+//!
+//! Only what a Micro calls ends up imported: a component that never touches [`sqlite`]
+//! imports WASI 0.2 and `wasi:http` only, and runs under any `wasi:http/proxy` host
+//! (`wasmtime serve -S cli`). One that opens a database also imports
+//! `micro:space/sqlite@0.1.0`, which micro-wasm provides.
+
+mod action;
+pub mod env;
+mod http;
+mod router;
+pub mod sqlite;
+
+pub use action::{ACTIONS_PATH, ActionEvent};
+pub use http::{Handler, IntoResponse, Method, Request, Response};
+pub use router::Router;
+/// JSON values and the `json!` macro, re-exported for handlers.
+pub use serde_json::{self, json};
+/// The `wasi` crate (0.14, WASI 0.2) the SDK is built on, for what it does not wrap.
+pub use wasi;
+
+/// Exports a handler as the component's `wasi:http/incoming-handler`.
+///
+/// The argument is an expression implementing [`Handler`]: a function or closure
+/// `Fn(Request) -> impl IntoResponse`, or a [`Router`]. It is evaluated once per request.
+/// Use the macro once, at the top level of a `cdylib` crate.
+///
+/// ```no_run
+/// use micro_space::{Request, Response};
+///
+/// fn hello(request: Request) -> Response {
+///     Response::text(200, format!("Hello from {}!\n", request.path))
+/// }
+///
+/// micro_space::export!(hello);
+/// ```
+///
+/// With a router directly:
+///
+/// ```no_run
+/// use micro_space::{Response, Router};
+///
+/// micro_space::export!(Router::new().get("/", |_| Response::text(200, "home")));
+/// ```
+///
+/// The request body is read fully before the handler runs; the response is sent with a
+/// `content-length` header. A panic in the handler traps the component (micro-wasm then
+/// answers 502).
+#[macro_export]
+macro_rules! export {
+    ($handler:expr $(,)?) => {
+        const _: () = {
+            struct MicroSpaceHandler;
+
+            impl $crate::__private::Guest for MicroSpaceHandler {
+                fn handle(
+                    request: $crate::__private::IncomingRequest,
+                    out: $crate::__private::ResponseOutparam,
+                ) {
+                    $crate::__private::serve(request, out, &$handler);
+                }
+            }
+
+            $crate::__private::wasi::http::proxy::export!(
+                MicroSpaceHandler with_types_in $crate::__private::wasi
+            );
+        };
+    };
+}
+
+/// What [`export!`] expands to; not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::http::serve;
+    pub use wasi;
+    pub use wasi::exports::http::incoming_handler::Guest;
+    pub use wasi::http::types::{IncomingRequest, ResponseOutparam};
+}

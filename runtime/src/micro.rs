@@ -195,7 +195,11 @@ impl Micro {
                 policy: self.sandbox.outbound.clone(),
             },
             quota: self.quota.clone(),
-            sqlite: SqliteCtx::new(self.sandbox.code_dir.clone(), self.limits.memory),
+            sqlite: SqliteCtx::new(
+                self.sandbox.code_dir.clone(),
+                self.limits.memory,
+                self.limits.timeout,
+            ),
             deadline: Instant::now() + self.limits.timeout,
         };
         let mut store = Store::new(self.pre.engine(), data);

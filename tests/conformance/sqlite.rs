@@ -121,13 +121,10 @@ async fn s15_a_runaway_query_is_stopped_by_the_timeout_and_others_keep_working()
             "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n",
         )
         .await;
-    // The host interrupts the query at the deadline and the guest is stopped right after:
-    // the caller sees the runtime's 504, or the guest's report of the interruption if its
-    // answer was already on the way.
-    match r.status {
-        504 => r.assert_error(504, "timeout", Some("probe")),
-        _ => assert_eq!((r.status, &r.json()["error"]), (422, &"timeout".into())),
-    }
+    // The host interrupts the query a little before the deadline (50 ms of 500): the guest
+    // gets the `timeout` case and still answers.
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert_eq!(r.json()["error"], "timeout", "{}", r.text());
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
     let r = srv
         .post("/sqlite?db=data.db", "SELECT count(*) FROM t")

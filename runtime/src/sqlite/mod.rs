@@ -4,7 +4,9 @@
 //! Owns the path rules (a database is a regular file inside the Micro's code dir, named
 //! relative to `/app` or absolutely under it; `..`, other absolute paths and symlinks out are
 //! refused), the per-instance connection cap, and running SQLite off the executor with the
-//! invocation's deadline and the Micro's memory limit as bounds (see [`db`]).
+//! invocation's deadline and the Micro's memory limit as bounds (see [`db`]). A query is
+//! interrupted a little before the deadline ([`reserve`]) so the guest gets `timeout` and can
+//! still answer; a guest that keeps going is stopped at the deadline as ever (S5).
 //!
 //! It must not open anything outside the code dir, write any file, or let a statement attach
 //! another database or load an extension.
@@ -13,6 +15,7 @@ mod db;
 
 use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use wasmtime::component::{HasSelf, Linker, Resource};
 use wasmtime_wasi::runtime::spawn_blocking;
@@ -43,18 +46,27 @@ pub struct SqliteCtx {
     pub code_dir: Arc<Path>,
     /// The Micro's memory limit: no result may be larger.
     pub max_result_bytes: u64,
+    /// How long before the invocation's deadline a query is interrupted.
+    pub reserve: Duration,
     /// Connections this instance holds now.
     pub open: usize,
 }
 
 impl SqliteCtx {
-    pub fn new(code_dir: Arc<Path>, max_result_bytes: u64) -> Self {
+    pub fn new(code_dir: Arc<Path>, max_result_bytes: u64, timeout: Duration) -> Self {
         SqliteCtx {
             code_dir,
             max_result_bytes,
+            reserve: reserve(timeout),
             open: 0,
         }
     }
+}
+
+/// The time left to a guest whose query was interrupted: a tenth of its timeout, at most a
+/// second (2 s of the seed's 20 s would be a lot to take from a query).
+pub fn reserve(timeout: Duration) -> Duration {
+    (timeout / 10).min(Duration::from_secs(1))
 }
 
 /// Adds `micro:space/sqlite` to `linker`. Components that do not import it are unaffected.
@@ -133,7 +145,7 @@ impl wit::HostConnection for StoreData {
         params: Vec<Value>,
     ) -> wasmtime::Result<Result<Rows, Error>> {
         let db = self.table.get(&conn)?.db.clone();
-        let deadline = self.deadline;
+        let deadline = self.deadline - self.sqlite.reserve;
         let max = self.sqlite.max_result_bytes;
         Ok(spawn_blocking(move || {
             let mut db = db.lock().unwrap_or_else(|poisoned| poisoned.into_inner());

@@ -177,3 +177,12 @@ fn a_result_over_the_memory_limit_is_refused() {
         "{e:?}"
     );
 }
+
+#[test]
+fn queries_stop_a_tenth_of_the_timeout_early_but_at_most_a_second() {
+    assert_eq!(
+        reserve(Duration::from_millis(500)),
+        Duration::from_millis(50)
+    );
+    assert_eq!(reserve(Duration::from_secs(20)), Duration::from_secs(1));
+}

@@ -13,6 +13,7 @@ use anyhow::{Context, Result};
 use wasmtime::component::Linker;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
+use crate::activity::Recent;
 use crate::cache::{self, CacheOutcome};
 use crate::engine::AppEngine;
 use crate::keys::DataKeys;
@@ -186,9 +187,19 @@ impl App {
             .unwrap_or_default()
     }
 
-    /// Per-Micro state for `/__space/status`.
+    /// Per-Micro state and recent activity, and the actions, for `/__space/status` (which the
+    /// dashboard polls).
     pub fn status(&self) -> serde_json::Value {
-        let micros: Vec<Status> = self.micros.iter().map(|m| m.status()).collect();
+        let micros: Vec<MicroView> = self
+            .micros
+            .iter()
+            .enumerate()
+            .map(|(i, m)| MicroView {
+                status: m.status(),
+                tmp_limit: m.limits.tmp,
+                recent: m.activity.recent(self.logs.recent(i)),
+            })
+            .collect();
         serde_json::json!({
             "app": self.name,
             "micros": micros,
@@ -196,6 +207,17 @@ impl App {
             "dropped_log_lines": self.logs.dropped(),
         })
     }
+}
+
+/// One Micro in `/__space/status`: its [`Status`] fields, plus `recent` requests, errors and
+/// log lines.
+#[derive(Debug, serde::Serialize)]
+struct MicroView {
+    #[serde(flatten)]
+    status: Status,
+    /// The `/tmp` quota in bytes (S7), next to `tmp_bytes`.
+    tmp_limit: u64,
+    recent: Recent,
 }
 
 /// Compiles (or loads from the cache) every Micro's component in parallel and links it.
@@ -245,4 +267,35 @@ fn compile_all(
             })
             .collect()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fields of each Micro in `/__space/status` that the dashboard reads.
+    #[test]
+    fn status_micro_json_shape() {
+        let view = MicroView {
+            status: Status {
+                name: "api".into(),
+                awake: true,
+                warm_instances: 2,
+                in_flight: 1,
+                tmp_bytes: 4096,
+                requests: 7,
+                cold_starts: 3,
+            },
+            tmp_limit: 1 << 20,
+            recent: Recent::default(),
+        };
+        assert_eq!(
+            serde_json::to_value(&view).unwrap(),
+            serde_json::json!({
+                "name": "api", "awake": true, "warm_instances": 2, "in_flight": 1,
+                "tmp_bytes": 4096, "tmp_limit": 1048576, "requests": 7, "cold_starts": 3,
+                "recent": {"requests": [], "errors": [], "logs": []},
+            })
+        );
+    }
 }

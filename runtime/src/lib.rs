@@ -23,14 +23,17 @@
 //! server/headers.rs  client IP, trusted proxies, Upgrade (S17, S18)
 //! server/body.rs     streaming payload limits (S9)
 //! server/errors.rs   JSON error shape and status codes
+//! server/dashboard.rs  the /__space/ page, its key cookie, Run now
 //! keys.rs            project data keys in the state dir (S4)
 //! metrics.rs         per-Micro counters, Prometheus text
+//! activity.rs        recent requests, errors and log lines for the dashboard
 //! logs.rs            per-Micro prefixed output and log files
 //! ```
 //!
 //! Tests can run the server in process: load a [`manifest::Manifest`], bind a
 //! `tokio::net::TcpListener` on port 0, build an [`app::App`] and call [`server::run`].
 
+pub mod activity;
 pub mod app;
 pub mod cache;
 pub mod cli;

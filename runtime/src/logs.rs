@@ -6,8 +6,10 @@
 //! (a guest writing forever cannot stall the runtime or exhaust its memory). A log file that
 //! grows past [`ROTATE_BYTES`] is renamed to `<micro>.log.1` (replacing an older one) and a new
 //! file is started, by the writer thread, so disk use stays bounded at about twice that per
-//! Micro. This module must not format runtime logs (that is `tracing`'s job) or decide what a
-//! Micro may write; `micro-wasm logs` (cli/logs.rs) reads these files.
+//! Micro. The writer thread also keeps each Micro's last lines in a small ring for the
+//! dashboard ([`AppLogs::recent`]). This module must not format runtime logs (that is
+//! `tracing`'s job) or decide what a Micro may write; `micro-wasm logs` (cli/logs.rs) reads
+//! these files.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -23,6 +25,8 @@ use bytes::Bytes;
 use tokio::io::AsyncWrite;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
+
+use crate::activity::{LogRecord, Ring};
 
 /// Lines waiting for the writer thread before new ones are dropped.
 const QUEUE_LINES: usize = 4096;
@@ -49,6 +53,8 @@ pub struct AppLogs {
     tx: SyncSender<Line>,
     names: Arc<Vec<String>>,
     dropped: Arc<AtomicU64>,
+    /// Each Micro's last lines, by Micro index, filled by the writer thread.
+    recent: Arc<Vec<Ring<LogRecord>>>,
 }
 
 impl AppLogs {
@@ -62,15 +68,22 @@ impl AppLogs {
             .collect::<Result<Vec<LogFile>>>()?;
         let (tx, rx) = sync_channel::<Line>(QUEUE_LINES);
         let names = Arc::new(micros.to_vec());
-        let thread_names = names.clone();
+        let recent: Arc<Vec<Ring<LogRecord>>> =
+            Arc::new(micros.iter().map(|_| Ring::new()).collect());
+        let sink = Sink {
+            names: names.clone(),
+            files,
+            recent: recent.clone(),
+        };
         std::thread::Builder::new()
             .name("micro-logs".into())
-            .spawn(move || write_lines(rx, thread_names, files, ROTATE_BYTES))
+            .spawn(move || write_lines(rx, sink, ROTATE_BYTES))
             .context("spawning the log writer thread")?;
         Ok(AppLogs {
             tx,
             names,
             dropped: Arc::new(AtomicU64::new(0)),
+            recent,
         })
     }
 
@@ -93,24 +106,36 @@ impl AppLogs {
     pub fn names(&self) -> &[String] {
         &self.names
     }
+
+    /// Micro number `micro`'s last lines (at most [`crate::activity::RECENT`]), newest first.
+    pub fn recent(&self, micro: usize) -> Vec<LogRecord> {
+        self.recent
+            .get(micro)
+            .map(Ring::newest_first)
+            .unwrap_or_default()
+    }
 }
 
-fn write_lines(
-    rx: std::sync::mpsc::Receiver<Line>,
+/// Where the writer thread puts each line: the console, the Micro's file, its recent ring.
+struct Sink {
     names: Arc<Vec<String>>,
-    mut files: Vec<LogFile>,
-    rotate_bytes: u64,
-) {
+    files: Vec<LogFile>,
+    recent: Arc<Vec<Ring<LogRecord>>>,
+}
+
+fn write_lines(rx: std::sync::mpsc::Receiver<Line>, mut sink: Sink, rotate_bytes: u64) {
     let stdout = io::stdout();
     for line in rx {
-        let ts = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ");
-        let tag = match line.stream {
-            Stream::Stdout => "",
-            Stream::Stderr => " stderr",
+        let now = chrono::Utc::now();
+        let ts = now.format("%Y-%m-%dT%H:%M:%S%.3fZ");
+        let (tag, stream) = match line.stream {
+            Stream::Stdout => ("", "stdout"),
+            Stream::Stderr => (" stderr", "stderr"),
         };
-        let name = &names[line.micro];
+        let name = &sink.names[line.micro];
         let _ = writeln!(stdout.lock(), "{ts} [{name}]{tag} {}", line.text);
-        files[line.micro].write_line(&format!("{ts}{tag} {}\n", line.text), rotate_bytes);
+        sink.files[line.micro].write_line(&format!("{ts}{tag} {}\n", line.text), rotate_bytes);
+        sink.recent[line.micro].push(LogRecord::new(now, stream, &line.text));
     }
 }
 
@@ -313,9 +338,13 @@ mod tests {
     fn the_writer_thread_rotates_with_its_threshold() {
         let dir = tempfile::tempdir().unwrap();
         let (tx, rx) = sync_channel::<Line>(16);
-        let files = vec![LogFile::open(dir.path().join("m.log")).unwrap()];
-        let names = Arc::new(vec!["m".to_string()]);
-        let writer = std::thread::spawn(move || write_lines(rx, names, files, 100));
+        let recent = Arc::new(vec![Ring::new()]);
+        let sink = Sink {
+            names: Arc::new(vec!["m".to_string()]),
+            files: vec![LogFile::open(dir.path().join("m.log")).unwrap()],
+            recent: recent.clone(),
+        };
+        let writer = std::thread::spawn(move || write_lines(rx, sink, 100));
         for i in 0..10 {
             tx.send(Line {
                 micro: 0,
@@ -331,6 +360,13 @@ mod tests {
         assert!(old.len() > 100, "{old}");
         assert!(new.len() <= 100 + 40, "{new}");
         assert!(new.trim_end().ends_with("line 9"), "{new}");
+        let kept: Vec<_> = recent[0]
+            .newest_first()
+            .into_iter()
+            .map(|l| l.text)
+            .collect();
+        assert_eq!(kept[0], "line 9");
+        assert_eq!(kept.len(), 10);
     }
 
     #[test]

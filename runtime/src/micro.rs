@@ -16,6 +16,7 @@ use wasmtime::{Store, UpdateDeadline};
 use wasmtime_wasi_http::WasiHttpCtx;
 use wasmtime_wasi_http::p2::bindings::{Proxy, ProxyPre};
 
+use crate::activity::Activity;
 use crate::manifest::Limits;
 use crate::metrics::MicroMetrics;
 use crate::sandbox::MicroSandbox;
@@ -66,6 +67,8 @@ pub struct Micro {
     pub stats: Stats,
     /// Requests, latencies and errors for `/__space/metrics`.
     pub metrics: MicroMetrics,
+    /// The last requests and errors, for the dashboard.
+    pub activity: Activity,
 }
 
 /// Whether the Micro is awake, and since when it has had nothing to do.
@@ -137,6 +140,7 @@ impl Micro {
             inflight: AtomicUsize::new(0),
             stats: Stats::default(),
             metrics: MicroMetrics::default(),
+            activity: Activity::default(),
         }
     }
 

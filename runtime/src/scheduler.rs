@@ -4,7 +4,8 @@
 //! last result, shown by `/__space/status`), the pure planning step that decides which runs are
 //! due or skipped at a given time, the async driver that sleeps until the next one and starts
 //! the runs, and [`deliver`]: the one way an action event reaches a Micro, shared by the
-//! scheduler and `micro-wasm trigger`.
+//! scheduler, `micro-wasm trigger` and the dashboard's "Run now" ([`run_now`], which goes
+//! through the same logged, counted run as a scheduled time and never overlaps a run).
 //!
 //! Rules it serves: at each scheduled time the Micro gets `POST /__space/v0/actions` with
 //! `Content-Type: application/json` and `{"event":{"id":"<id>","trigger":"schedule"}}`; a run
@@ -275,6 +276,26 @@ impl Actions {
         (steps, earliest)
     }
 
+    /// The index of the action with `id`.
+    pub fn position(&self, id: &str) -> Option<usize> {
+        self.specs.iter().position(|s| s.id == id)
+    }
+
+    /// Marks action `action` running for a run started by hand; `false` (and nothing changes)
+    /// when a run of it is going. A scheduled time that comes due meanwhile is skipped.
+    pub fn begin_manual(&self, action: usize) -> bool {
+        let mut table = self.table.lock().unwrap();
+        let Some(state) = table.states.get_mut(action) else {
+            return false;
+        };
+        !std::mem::replace(&mut state.running, true)
+    }
+
+    /// Action number `action`'s last finished run.
+    pub fn last(&self, action: usize) -> Option<RunResult> {
+        self.table.lock().unwrap().states.get(action)?.last.clone()
+    }
+
     /// Action number `action`'s next scheduled run, once started.
     pub fn next_run(&self, action: usize) -> Option<DateTime<Utc>> {
         self.table.lock().unwrap().states.get(action)?.next
@@ -391,7 +412,8 @@ pub async fn drive(
             match step {
                 Step::Run { action, scheduled } => {
                     let run = runner(action);
-                    runs.spawn(run_one(actions.clone(), clock, action, scheduled, run));
+                    let one = run_one(actions.clone(), clock, action, scheduled, "schedule", run);
+                    runs.spawn(one);
                 }
                 Step::Skip { action, scheduled } => {
                     let spec = &actions.specs[action];
@@ -415,14 +437,47 @@ pub async fn drive(
     while runs.join_next().await.is_some() {}
 }
 
-/// One run: deliver, log, record.
+/// Runs action number `action` of `app` once, now, through the same path as a scheduled run
+/// (delivered by [`deliver`], logged, counted, its result recorded), and returns its result;
+/// `None` when a run of it is already going (nothing is started). The run is its own task, so
+/// it finishes and is recorded even if the caller stops waiting. Its `scheduled` time is its
+/// start; the event is the scheduled one (see `cli/trigger.rs` for why).
+pub async fn run_now(app: &App, action: usize) -> Option<RunResult> {
+    if !app.actions.begin_manual(action) {
+        return None;
+    }
+    let spec = &app.actions.specs[action];
+    let micro = app.micros[spec.micro].clone();
+    let (id, authority) = (spec.id.clone(), app.hostname.clone());
+    let run = async move { deliver(&micro, &id, &authority).await }.boxed();
+    let clock = Clock::system();
+    let one = run_one(
+        app.actions.clone(),
+        clock,
+        action,
+        clock.now(),
+        "manual",
+        run,
+    );
+    match tokio::spawn(one).await {
+        Ok(result) => Some(result),
+        Err(e) => {
+            tracing::warn!(action = %spec.id, "manual action run ended abnormally: {e}");
+            app.actions.last(action)
+        }
+    }
+}
+
+/// One run: deliver, log, record; returns what it recorded. `trigger` (`schedule` or
+/// `manual`) only goes to the log.
 async fn run_one(
     actions: Arc<Actions>,
     clock: Clock,
     action: usize,
     scheduled: DateTime<Utc>,
+    trigger: &'static str,
     run: BoxFuture<'static, Delivery>,
-) {
+) -> RunResult {
     let started = clock.now();
     let began = Instant::now();
     let delivery = AssertUnwindSafe(run)
@@ -440,6 +495,7 @@ async fn run_one(
         None => tracing::info!(
             action = %spec.id,
             micro = %spec.micro_name,
+            trigger = %trigger,
             scheduled = %scheduled_text,
             status = delivery.status,
             ms,
@@ -448,6 +504,7 @@ async fn run_one(
         Some(error) => tracing::warn!(
             action = %spec.id,
             micro = %spec.micro_name,
+            trigger = %trigger,
             scheduled = %scheduled_text,
             status = delivery.status,
             ms,
@@ -455,17 +512,16 @@ async fn run_one(
             "action failed"
         ),
     }
-    actions.finish(
-        action,
-        RunResult {
-            scheduled: scheduled_text,
-            started: rfc3339(started),
-            ok: delivery.ok(),
-            status: delivery.status,
-            error: delivery.error,
-            duration_ms: ms,
-        },
-    );
+    let result = RunResult {
+        scheduled: scheduled_text,
+        started: rfc3339(started),
+        ok: delivery.ok(),
+        status: delivery.status,
+        error: delivery.error,
+        duration_ms: ms,
+    };
+    actions.finish(action, result.clone());
+    result
 }
 
 /// The running scheduler of a served app. Dropping it aborts the driver and its runs.

@@ -4,7 +4,9 @@
 
 mod actions;
 mod auth;
+mod cdp;
 mod cli;
+mod dashboard;
 mod harness;
 mod http_rules;
 mod lifecycle;

@@ -393,3 +393,37 @@ async fn actions_stop_waits_for_runs_in_flight() {
     assert_eq!(s[0]["running"], false);
     assert_eq!(s[0]["last"]["duration_ms"], 10_000);
 }
+
+#[test]
+fn actions_manual_run_never_overlaps_and_shows_in_status() {
+    let a = actions(&[("a", "1 minute"), ("b", "1 hour")]);
+    a.start(at("2024-01-01T10:00:30Z"));
+    assert_eq!(a.position("b"), Some(1));
+    assert_eq!(a.position("nope"), None);
+    assert!(a.begin_manual(0), "an idle action starts");
+    assert!(!a.begin_manual(0), "a running action does not start twice");
+    assert!(!a.begin_manual(7), "no such action");
+    assert_eq!(a.status()[0]["running"], true);
+    // The scheduled time that comes due meanwhile is skipped, not started.
+    let t1 = at("2024-01-01T10:01:00Z");
+    assert_eq!(
+        a.plan(t1).0,
+        [Step::Skip {
+            action: 0,
+            scheduled: t1
+        }]
+    );
+    a.finish(0, ok_result("2024-01-01T10:00:40.000Z"));
+    assert_eq!(a.last(0), Some(ok_result("2024-01-01T10:00:40.000Z")));
+    assert!(a.begin_manual(0), "startable again once finished");
+    // The JSON the dashboard reads for each action.
+    let s = &a.status()[0];
+    for key in [
+        "id", "name", "micro", "interval", "next_run", "running", "runs", "failures", "last",
+    ] {
+        assert!(s.get(key).is_some(), "{key} missing from {s}");
+    }
+    assert_eq!(s["last"]["ok"], true);
+    assert_eq!(s["last"]["status"], 200);
+    assert_eq!(s["runs"], 1);
+}

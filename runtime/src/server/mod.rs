@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod body;
+pub mod dashboard;
 pub mod errors;
 pub mod headers;
 pub mod router;
@@ -25,6 +26,7 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
+use crate::activity::Outcome;
 use crate::app::App;
 use crate::invoke::invoke;
 use crate::micro::Micro;
@@ -136,21 +138,33 @@ async fn handle(app: &App, peer: SocketAddr, req: Request<Incoming>) -> Response
         .map_or("/", |p| p.as_str())
         .to_string();
     let (result, micro, cold) = route(app, peer, req, &path).await;
+    // A runtime endpoint may carry an app key in its query (the dashboard's `?key=`).
+    let path = match micro {
+        Some(_) => path,
+        None => dashboard::redact_key(path),
+    };
     let name = micro.map_or("-", |m| m.name.as_str());
-    let (response, kind) = match result {
+    let (response, error) = match result {
         Ok(r) => (r, None),
         Err(e) => {
             tracing::warn!(micro = name, %method, path, status = e.kind.status().as_u16(), "{}", e.message);
-            (
-                e.to_response::<bytes::Bytes>().map(body::full),
-                Some(e.kind),
-            )
+            (e.to_response::<bytes::Bytes>().map(body::full), Some(e))
         }
     };
     let took = started.elapsed();
     let status = response.status().as_u16();
     if let Some(m) = micro {
-        m.metrics.record(status, took, kind);
+        m.metrics
+            .record(status, took, error.as_ref().map(|e| e.kind));
+        let outcome = Outcome {
+            status,
+            ms: took.as_secs_f64() * 1000.0,
+            cold,
+            error: error
+                .as_ref()
+                .map(|e| (e.kind.as_str(), e.message.as_str())),
+        };
+        m.activity.record(method.as_str(), &path, outcome);
     }
     tracing::info!(
         micro = name,
@@ -189,13 +203,7 @@ async fn route<'a>(
     }
     req = Request::from_parts(parts, body);
     match app.router.route(path_and_query) {
-        Target::Space(endpoint) => {
-            let public = matches!(endpoint, SpaceEndpoint::Health);
-            match authorize(app, public, req.headers_mut(), None) {
-                Ok(()) => (space(app, endpoint), None, false),
-                Err(e) => (Err(e), None, false),
-            }
-        }
+        Target::Space(endpoint) => (space(app, endpoint, req, path_and_query).await, None, false),
         Target::NotFound => (
             Err(HttpError::new(
                 ErrorKind::NotFound,
@@ -320,8 +328,22 @@ fn prepare(
     Ok(())
 }
 
-/// The runtime's own endpoints under `/__space/`.
-fn space(app: &App, endpoint: SpaceEndpoint) -> Result<Response<ResponseBody>, HttpError> {
+/// The runtime's own endpoints under `/__space/`, whose request target is `target`. Health is
+/// public; the others need a key with `auth = "api-key"` (see [`dashboard`] for where it
+/// may come from).
+async fn space(
+    app: &App,
+    endpoint: SpaceEndpoint,
+    mut req: Request<Incoming>,
+    target: &str,
+) -> Result<Response<ResponseBody>, HttpError> {
+    if endpoint == SpaceEndpoint::Dashboard
+        && let Some(answer) = dashboard::trade_key(app, req.method(), target)
+    {
+        return answer;
+    }
+    let public = matches!(endpoint, SpaceEndpoint::Health);
+    dashboard::authorize(app, public, req.headers_mut())?;
     match endpoint {
         SpaceEndpoint::Health => Ok(json(StatusCode::OK, &serde_json::json!({"status": "ok"}))),
         SpaceEndpoint::Status => Ok(json(StatusCode::OK, &app.status())),
@@ -332,7 +354,9 @@ fn space(app: &App, endpoint: SpaceEndpoint) -> Result<Response<ResponseBody>, H
                 app.logs.dropped(),
             )))
             .expect("static response parts are valid")),
-        SpaceEndpoint::Dashboard | SpaceEndpoint::Other(_) => Err(HttpError::new(
+        SpaceEndpoint::Dashboard => Ok(dashboard::page()),
+        SpaceEndpoint::RunAction(id) => dashboard::run_now(app, &id, &req).await,
+        SpaceEndpoint::Other(_) => Err(HttpError::new(
             ErrorKind::NotFound,
             None,
             "no such runtime endpoint",

@@ -66,6 +66,8 @@ pub enum SpaceEndpoint {
     Metrics,
     /// `/__space` or `/__space/`
     Dashboard,
+    /// `/__space/actions/<id>/run`: the dashboard's "Run now", with the percent-decoded id.
+    RunAction(String),
     /// Any other path under `/__space/`: the full normalized path, without the query.
     Other(String),
 }
@@ -131,7 +133,16 @@ impl SpaceEndpoint {
             "/health" => SpaceEndpoint::Health,
             "/status" => SpaceEndpoint::Status,
             "/metrics" => SpaceEndpoint::Metrics,
-            _ => SpaceEndpoint::Other(path.to_string()),
+            _ => match rest
+                .strip_prefix("/actions/")
+                .and_then(|r| r.strip_suffix("/run"))
+                .filter(|id| !id.is_empty() && !id.contains('/'))
+            {
+                Some(id) => SpaceEndpoint::RunAction(
+                    String::from_utf8_lossy(&decode_all(id.as_bytes())).into_owned(),
+                ),
+                None => SpaceEndpoint::Other(path.to_string()),
+            },
         }
     }
 }

@@ -276,6 +276,22 @@ fn reserved_prefix_other_runtime_paths() {
 }
 
 #[test]
+fn reserved_prefix_run_action_endpoint() {
+    let run = |id: &str| Target::Space(SpaceEndpoint::RunAction(id.into()));
+    assert_route("/__space/actions/cleanup/run", run("cleanup"));
+    assert_route("/__space/actions/a%20b/run?x=1", run("a b"));
+    assert_route("/__space/actions//cleanup//run", run("cleanup"));
+    for other in [
+        "/__space/actions//run",
+        "/__space/actions/a/b/run",
+        "/__space/actions/a",
+    ] {
+        let normalized = normalize_path(other).unwrap();
+        assert_route(other, Target::Space(SpaceEndpoint::Other(normalized)));
+    }
+}
+
+#[test]
 fn reserved_prefix_runtime_endpoints_after_normalization() {
     assert_route("/%5F%5Fspace/health", Target::Space(SpaceEndpoint::Health));
     assert_route("//__space//metrics", Target::Space(SpaceEndpoint::Metrics));

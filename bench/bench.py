@@ -4,6 +4,12 @@ same machine, in one run, with rounds interleaved. Prints a Markdown report and 
 raw figures to bench/results/latest.json.
 
 Usage (from the repo root):  python3 bench/bench.py [--rounds 3] [--duration 8] [--quick]
+                             python3 bench/bench.py --polyglot [--rounds 3] [--duration 8]
+
+--polyglot compares only the Python and JavaScript hello Micros (componentize-py and
+componentize-js builds of guest-examples/polyglot/{python,js}/hello.py|js) under micro-wasm
+(warm reuse) and `wasmtime serve` (an instance per request). Build them first with
+`micro-wasm build guest-examples/polyglot/app.toml`; results go to bench/results/polyglot.json.
 
 Needs: wrk (Debian package `wrk`), the wasm32-wasip2 target. Installs `wasmtime` 48.0.8 with
 `cargo install wasmtime-cli --locked` into bench/.cache/ when missing. Linux only (reads
@@ -64,7 +70,7 @@ class Server:
         self.addr = f"127.0.0.1:{port}"
         self.started = time.perf_counter()
         self.proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_ok(self.addr, "/", timeout=120)
+        wait_ok(self.addr, "/", timeout=300)
 
     def rss_kib(self):
         for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
@@ -116,6 +122,45 @@ def write_app(dir_, micros, limits="", sleep_after="60s"):
     (d / "code").mkdir(parents=True, exist_ok=True)
     (d / "app.toml").write_text("\n".join(parts))
     return d / "app.toml"
+
+
+def write_single(dir_, component):
+    """An app of one Micro `hello` running `component`."""
+    d = Path(dir_)
+    (d / "code").mkdir(parents=True, exist_ok=True)
+    (d / "app.toml").write_text(f'[app]\nname = "bench"\n\n[[micro]]\nname = "hello"\n'
+                                f'component = \'{component}\'\nsrc = "code"\n')
+    return d / "app.toml"
+
+
+def polyglot(args):
+    """Python and JavaScript hello: micro-wasm vs wasmtime serve, rounds interleaved."""
+    report = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+              "rounds": args.rounds, "duration_s": args.duration}
+    tmp = Path(tempfile.mkdtemp(prefix="mw-bench-poly-"))
+    for lang in ("python", "js"):
+        component = ROOT / "guest-examples" / "polyglot" / lang / "hello.wasm"
+        if not component.exists():
+            sys.exit(f"{component} is missing: run `micro-wasm build guest-examples/polyglot/app.toml`")
+        log(f"== {lang} hello ({component.stat().st_size / 1e6:.1f} MB component)")
+        mw, wt = micro_wasm(write_single(tmp / lang, component)), wasmtime_serve(component)
+        try:
+            report[lang] = load_scenario([mw, wt], lambda s: "/", args.duration, args.rounds)
+        finally:
+            mw.stop()
+            wt.stop()
+    out = ROOT / "bench" / "results"
+    out.mkdir(exist_ok=True)
+    (out / "polyglot.json").write_text(json.dumps(report, indent=2))
+    lines = [f"Measured {report['date']} on {report['machine']}; `python3 bench/bench.py --polyglot` "
+             f"(wrk -t1 -c32 -d{args.duration}s, median of {args.rounds} interleaved rounds).", "",
+             "| hello Micro | micro-wasm req/s | wasmtime serve req/s | ratio | micro-wasm p50 / p99 ms | wasmtime serve p50 / p99 ms |",
+             "|---|---|---|---|---|---|"]
+    for lang in ("python", "js"):
+        a, b = report[lang]["micro-wasm"], report[lang]["wasmtime serve"]
+        lines.append(f"| {lang} | {a['rps']:.0f} | {b['rps']:.0f} | {a['rps'] / b['rps']:.1f}x | "
+                     f"{a['p50_ms']:.2f} / {a['p99_ms']:.2f} | {b['p50_ms']:.2f} / {b['p99_ms']:.2f} |")
+    print("\n".join(lines))
 
 
 def micro_wasm(app_toml, name="micro-wasm"):
@@ -196,7 +241,10 @@ def main():
     ap.add_argument("--duration", type=int, default=8)
     ap.add_argument("--quick", action="store_true", help="1 round of 2 s, fewer samples")
     ap.add_argument("--no-build", action="store_true")
+    ap.add_argument("--polyglot", action="store_true", help="only the Python and JavaScript hello Micros")
     args = ap.parse_args()
+    if args.polyglot:
+        return polyglot(args)
     if args.quick:
         args.rounds, args.duration = 1, 2
     samples = 30 if args.quick else 200

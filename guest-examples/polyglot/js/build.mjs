@@ -1,0 +1,106 @@
+// Builds quotes.wasm (app.js) and hello.wasm (hello.js) with componentize-js.
+//
+//   node build.mjs            # both
+//   node build.mjs hello      # only hello.wasm
+//
+// Toolchain: componentize-js and its tools take ~390 MB, more than a Micro's code dir may hold
+// (250 MB, S16), and they are needed to build, never at run time. So they are not installed in
+// this directory: the first build runs `npm ci` with this directory's package.json and
+// package-lock.json in a cache dir outside it, $MICRO_WASM_JS_TOOLS or
+// ~/.cache/micro-wasm/js-tools-<hash of the lock file>, and every later build reuses it.
+//
+// WIT: assembled in wit-gen/ (gitignored) from files kept elsewhere, so nothing is written
+// twice by hand:
+//   wit-gen/js.wit            <- wit/js.wit (our worlds)
+//   wit-gen/deps/space.wit    <- ../../../wit/space.wit (micro:space, as is)
+//   wit-gen/deps/*-0.2.12.wit <- ../../../wit/deps/*.wit (what space.wit's own world needs)
+//   wit-gen/deps/*-0.2.10.wit <- the same WASI files relabelled 0.2.10, the version
+//                                componentize-js 0.23.0's engine implements; items marked
+//                                @since a later 0.2.x are left out.
+import { spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+
+process.chdir(new URL(".", import.meta.url).pathname);
+const ENGINE_WASI = "0.2.10";
+const repoWit = new URL("../../../wit/", import.meta.url).pathname;
+const gen = new URL("./wit-gen/", import.meta.url).pathname;
+
+const targets = {
+  quotes: { source: "app.js", world: "micro" },
+  hello: { source: "hello.js", world: "hello" },
+};
+
+function assembleWit() {
+  rmSync(gen, { recursive: true, force: true });
+  mkdirSync(join(gen, "deps"), { recursive: true });
+  copyFileSync("wit/js.wit", join(gen, "js.wit"));
+  copyFileSync(join(repoWit, "space.wit"), join(gen, "deps", "space.wit"));
+  for (const file of readdirSync(join(repoWit, "deps")).filter((f) => f.endsWith(".wit"))) {
+    const text = readFileSync(join(repoWit, "deps", file), "utf8");
+    const [, from] = text.match(/^package wasi:[a-z-]+@(0\.2\.\d+);/m) ?? [];
+    if (!from) throw new Error(`${file}: no 'package wasi:...@0.2.x;' line`);
+    writeFileSync(join(gen, "deps", file.replace(/\.wit$/, `-${from}.wit`)), text);
+    writeFileSync(join(gen, "deps", file.replace(/\.wit$/, `-${ENGINE_WASI}.wit`)), relabel(text, from));
+  }
+}
+
+// `wasi:*@<from>` -> `wasi:*@0.2.10`, dropping each one-line item `@since` a later version.
+function relabel(text, from) {
+  const minor = (v) => Number(v.split(".")[2]);
+  const lines = text.split("\n");
+  const out = [];
+  for (let i = 0; i < lines.length; i++) {
+    const since = lines[i].match(/^\s*@since\(version = (0\.2\.\d+)\)/);
+    if (since && minor(since[1]) > minor(ENGINE_WASI)) {
+      if (!lines[i + 1].trim().endsWith(";")) throw new Error(`cannot drop: ${lines[i + 1]}`);
+      i++; // skip the gated item too
+      continue;
+    }
+    out.push(lines[i]);
+  }
+  return out.join("\n").replaceAll(`@${from}`, `@${ENGINE_WASI}`);
+}
+
+// componentize-js from the tools dir, installed there first if need be.
+async function loadComponentize() {
+  const lock = readFileSync("package-lock.json");
+  const hash = createHash("sha256").update(lock).digest("hex").slice(0, 12);
+  const tools = process.env.MICRO_WASM_JS_TOOLS || join(homedir(), ".cache", "micro-wasm", `js-tools-${hash}`);
+  const entry = join(tools, "node_modules/@bytecodealliance/componentize-js/src/componentize.js");
+  if (!existsSync(entry)) {
+    console.log(`installing the JS toolchain (package-lock.json) in ${tools}`);
+    const tmp = `${tools}.tmp-${process.pid}`; // renamed when complete: no half-installed tools
+    mkdirSync(tmp, { recursive: true });
+    copyFileSync("package.json", join(tmp, "package.json"));
+    copyFileSync("package-lock.json", join(tmp, "package-lock.json"));
+    const npm = spawnSync("npm", ["ci", "--no-audit", "--no-fund", "--prefix", tmp], { stdio: "inherit" });
+    if (npm.status !== 0) throw new Error(`npm ci in ${tmp} failed`);
+    if (existsSync(entry)) {
+      rmSync(tmp, { recursive: true }); // another build got there first
+    } else {
+      rmSync(tools, { recursive: true, force: true });
+      renameSync(tmp, tools);
+    }
+  }
+  return (await import(pathToFileURL(entry).href)).componentize;
+}
+
+if (existsSync("node_modules")) {
+  console.warn("warning: node_modules/ here counts toward the code dir's 250 MB (S16); " +
+    "delete it, build.mjs installs the toolchain outside this directory");
+}
+const componentize = await loadComponentize();
+assembleWit();
+const wanted = process.argv.slice(2);
+for (const [name, { source, world }] of Object.entries(targets)) {
+  if (wanted.length && !wanted.includes(name)) continue;
+  const started = Date.now();
+  const { component } = await componentize({ sourcePath: source, witPath: gen, worldName: world });
+  writeFileSync(`${name}.wasm`, component);
+  const secs = ((Date.now() - started) / 1000).toFixed(1);
+  console.log(`${name}.wasm: ${(component.length / 1048576).toFixed(1)} MiB from ${source} in ${secs}s`);
+}

@@ -245,6 +245,9 @@ fn outcome_error(micro: &str, timeout: Duration, outcome: Outcome) -> HttpError 
                 LimitHit::Table { limit, requested } => format!(
                     "memory limit of {limit} bytes exceeded by table growth (asked for {requested}): {error}"
                 ),
+                LimitHit::TableElements { max, requested } => format!(
+                    "table growth to {requested} elements refused: a table holds at most {max}: {error}"
+                ),
             },
         ),
         Outcome::Trapped { error, .. } => HttpError::new(

@@ -255,3 +255,51 @@ async fn other_micros_keep_serving_while_one_is_attacked() {
         assert!([502, 504].contains(&status), "{path}: {status}");
     }
 }
+
+/// A component whose handler grows a table by `step` elements until growth is refused, then
+/// traps (core wasm written as text: Rust cannot grow a table itself).
+fn table_bomb(step: u32) -> Vec<u8> {
+    wat::parse_str(format!(
+        r#"(component
+  (import "wasi:http/types@0.2.0" (instance $types
+    (export "incoming-request" (type (sub resource)))
+    (export "response-outparam" (type (sub resource)))))
+  (alias export $types "incoming-request" (type $req))
+  (alias export $types "response-outparam" (type $out))
+  (core module $m
+    (table $t 1 funcref)
+    (func (export "handle") (param i32 i32)
+      (loop $grow
+        (if (i32.eq (table.grow $t (ref.null func) (i32.const {step})) (i32.const -1))
+          (then unreachable))
+        (br $grow))))
+  (core instance $i (instantiate $m))
+  (func $handle (param "request" (own $req)) (param "response-out" (own $out))
+    (canon lift (core func $i "handle")))
+  (instance $handler (export "handle" (func $handle)))
+  (export "wasi:http/incoming-handler@0.2.0" (instance $handler)))"#
+    ))
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn s6_table_growth_counts_against_the_memory_limit() {
+    let app = crate::harness::AppDir::new(
+        "[app]\nname = \"tables\"\n\n[limits]\nmemory = \"16MiB\"\ntimeout = \"2s\"\n\n\
+         [[micro]]\nname = \"bomb\"\ncomponent = \"bomb.wasm\"\nprimary = true\n\n\
+         [[micro]]\nname = \"probe\"\ncomponent = '{probe}'\nsrc = \"code\"\n",
+    );
+    app.write("code/x", "x");
+    app.write("bomb.wasm", table_bomb(100_000));
+    let srv = app.serve(&[]);
+    for _ in 0..3 {
+        srv.get("/")
+            .await
+            .assert_error(502, "memory_limit", Some("bomb"));
+    }
+    assert_eq!(
+        srv.get("/probe/counter").await.status,
+        200,
+        "other Micros keep serving"
+    );
+}

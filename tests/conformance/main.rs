@@ -13,6 +13,7 @@ mod lifecycle;
 mod limits;
 mod manifest;
 mod outbound;
+mod polyglot;
 mod sandbox;
 mod sqlite;
 mod tmp_quota;

@@ -22,8 +22,19 @@ pub struct InstanceLimiter {
 /// Which limit refused a growth.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LimitHit {
-    Memory { limit: u64, requested: u64 },
-    Table { limit: u64, requested: u64 },
+    Memory {
+        limit: u64,
+        requested: u64,
+    },
+    Table {
+        limit: u64,
+        requested: u64,
+    },
+    /// A table past the engine's per-table element cap (the pool's), whatever the bytes.
+    TableElements {
+        max: usize,
+        requested: usize,
+    },
 }
 
 impl InstanceLimiter {
@@ -76,8 +87,15 @@ impl ResourceLimiter for InstanceLimiter {
         &mut self,
         current: usize,
         desired: usize,
-        _maximum: Option<usize>,
+        maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
+        if let Some(max) = maximum.filter(|max| desired > *max) {
+            self.hit = Some(LimitHit::TableElements {
+                max,
+                requested: desired,
+            });
+            return Ok(false);
+        }
         let (cur, want) = (
             current as u64 * TABLE_ELEMENT_BYTES,
             desired as u64 * TABLE_ELEMENT_BYTES,
@@ -137,6 +155,20 @@ mod tests {
         assert!(l.table_growing(0, 10, None).unwrap());
         assert!(!l.table_growing(10, 11, None).unwrap());
         assert!(matches!(l.hit, Some(LimitHit::Table { .. })));
+    }
+
+    #[test]
+    fn s6_a_table_past_the_engine_cap_is_a_limit_hit_and_costs_nothing() {
+        let mut l = InstanceLimiter::new(1 << 20, 1024);
+        assert!(!l.table_growing(0, 20_001, Some(20_000)).unwrap());
+        assert!(matches!(
+            l.hit,
+            Some(LimitHit::TableElements {
+                max: 20_000,
+                requested: 20_001
+            })
+        ));
+        assert_eq!(l.used(), 0);
     }
 
     #[test]

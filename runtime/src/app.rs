@@ -5,21 +5,19 @@
 //! Serves S3, S4, S10, S16 at load time. It must not parse the manifest (that is
 //! `manifest`) nor serve HTTP (that is `server`).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use wasmtime::component::Linker;
-use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 use crate::activity::Recent;
-use crate::cache::{self, CacheOutcome};
+use crate::compile::Compiler;
 use crate::engine::AppEngine;
 use crate::keys::DataKeys;
 use crate::logs::{AppLogs, Stream};
 use crate::manifest::Auth;
-use crate::manifest::{Manifest, MicroSection};
+use crate::manifest::Manifest;
 use crate::micro::{Micro, Status};
 use crate::sandbox::MicroSandbox;
 use crate::sandbox::env::{self, Override, Presets};
@@ -29,7 +27,6 @@ use crate::scheduler::Actions;
 use crate::server::auth::{Access, ApiKeys};
 use crate::server::headers::TrustedProxies;
 use crate::server::router::{Route, Router};
-use crate::store::StoreData;
 
 /// What the command line adds to the manifest.
 #[derive(Clone, Debug, Default)]
@@ -59,6 +56,9 @@ pub struct App {
     pub access: Vec<Access>,
     pub logs: AppLogs,
     pub engine: AppEngine,
+    /// The linker and compile cache the components were loaded with; `watch` reloads
+    /// through it.
+    pub compiler: Arc<Compiler>,
     /// The scheduled actions and their state (SPEC §6), driven by `scheduler::Scheduler`.
     pub actions: Arc<Actions>,
 }
@@ -110,7 +110,8 @@ impl App {
             .tmp_root
             .clone()
             .unwrap_or_else(|| state_dir.join("tmp"));
-        let pres = compile_all(&engine, &manifest.micros, &state_dir.join("cache"))?;
+        let compiler = Compiler::new(&engine.engine, state_dir.join("cache"))?;
+        let pres = compiler.compile_all(&manifest.micros)?;
         let mut micros = Vec::new();
         for (i, (m, pre)) in manifest.micros.iter().zip(pres).enumerate() {
             let key = keys.project_key(&m.name).context("data key missing")?;
@@ -174,6 +175,7 @@ impl App {
                 .collect(),
             logs,
             engine,
+            compiler: Arc::new(compiler),
             actions: Arc::new(Actions::from_manifest(manifest)),
         })
     }
@@ -218,55 +220,6 @@ struct MicroView {
     /// The `/tmp` quota in bytes (S7), next to `tmp_bytes`.
     tmp_limit: u64,
     recent: Recent,
-}
-
-/// Compiles (or loads from the cache) every Micro's component in parallel and links it.
-fn compile_all(
-    engine: &AppEngine,
-    micros: &[MicroSection],
-    cache_dir: &Path,
-) -> Result<Vec<ProxyPre<StoreData>>> {
-    let mut linker = Linker::<StoreData>::new(&engine.engine);
-    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-    // S7: /tmp's byte quota, by shadowing wasi:filesystem/types (see sandbox::quota).
-    crate::sandbox::quota::add_to_linker(&mut linker)?;
-    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
-    // S15: micro:space/sqlite, for the components that import it.
-    crate::sqlite::add_to_linker(&mut linker)?;
-    let linker = &linker;
-    std::thread::scope(|s| {
-        let handles: Vec<_> = micros
-            .iter()
-            .map(|m| {
-                s.spawn(move || -> Result<ProxyPre<StoreData>> {
-                    let started = std::time::Instant::now();
-                    let (component, outcome) = cache::load_component(&engine.engine, &m.name, &m.component, cache_dir)?;
-                    let how = match outcome {
-                        CacheOutcome::Hit => "loaded from cache",
-                        CacheOutcome::Compiled => "compiled",
-                    };
-                    tracing::info!(micro = %m.name, ms = started.elapsed().as_millis() as u64, "component {how}");
-                    let pre = linker.instantiate_pre(&component).map_err(|e| {
-                        anyhow::anyhow!("micro `{}`: {} cannot be linked: {e:#}", m.name, m.component.display())
-                    })?;
-                    ProxyPre::new(pre).map_err(|e| {
-                        anyhow::anyhow!(
-                            "micro `{}`: {} is not a wasi:http/proxy component (it must export wasi:http/incoming-handler): {e:#}",
-                            m.name,
-                            m.component.display()
-                        )
-                    })
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .map_err(|_| anyhow::anyhow!("compile thread panicked"))?
-            })
-            .collect()
-    })
 }
 
 #[cfg(test)]

@@ -12,6 +12,9 @@
 //! app.rs             the frozen, running app: engine, components, Micros, router
 //! engine.rs          Config, Engine, pooling fallback, the epoch ticker
 //! cache.rs           precompiled components in the state dir
+//! compile.rs         the linker; compiling Micros in parallel at start and on reload
+//! progress.rs        the in-place `compiling 1/3: …` line on a terminal
+//! watch.rs           `run --watch`: rebuild and hot-swap a Micro when its files change
 //! store.rs           StoreData and its WasiView/WasiHttpView impls
 //! sandbox/env.rs     guest environment (§5, S4, S10)
 //! sandbox/fs.rs      /app read-only, /tmp dir, code size check (S7, S13, S16)
@@ -37,6 +40,7 @@ pub mod activity;
 pub mod app;
 pub mod cache;
 pub mod cli;
+pub mod compile;
 pub mod engine;
 pub mod host_memory;
 pub mod invoke;
@@ -45,6 +49,7 @@ pub mod logs;
 pub mod manifest;
 pub mod metrics;
 pub mod micro;
+pub mod progress;
 #[cfg(test)]
 mod robustness;
 pub mod sandbox;
@@ -53,3 +58,4 @@ pub mod scheduler;
 pub mod server;
 pub mod sqlite;
 pub mod store;
+pub mod watch;

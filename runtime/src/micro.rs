@@ -2,17 +2,18 @@
 //! lifecycle (SPEC §7; S8 concurrency, S11 sleep/wake).
 //!
 //! Per-Micro state is built once here (linker, `InstancePre`, env list) so the request path
-//! only makes or reuses a `Store`. It must not parse HTTP or pick status codes: `invoke`
+//! only makes or reuses a `Store`. The `InstancePre` can be swapped while serving (`run
+//! --watch`): each swap starts a new generation, and instances of an older one finish their
+//! request but are never kept warm. It must not parse HTTP or pick status codes: `invoke`
 //! does that.
 
-use std::sync::Arc;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use wasmtime::{Store, UpdateDeadline};
+use wasmtime::{Engine, Store, UpdateDeadline};
 use wasmtime_wasi_http::WasiHttpCtx;
 use wasmtime_wasi_http::p2::bindings::{Proxy, ProxyPre};
 
@@ -45,6 +46,16 @@ fn handle_table() -> wasmtime::component::ResourceTable {
 pub struct Instance {
     pub store: Store<StoreData>,
     pub proxy: Proxy,
+    /// The generation of the component it was made from.
+    generation: u64,
+}
+
+/// The component new instances are made from, and its generation (1 at start, one more on
+/// each reload).
+#[derive(Clone)]
+struct Loaded {
+    pre: ProxyPre<StoreData>,
+    generation: u64,
 }
 
 /// One Micro of the running app.
@@ -54,7 +65,10 @@ pub struct Micro {
     pub limits: Limits,
     /// Keep finished instances warm for later requests (SPEC §7 `reuse`).
     pub reuse: bool,
-    pre: ProxyPre<StoreData>,
+    /// Read once per cold start; written only by [`Micro::swap`].
+    loaded: RwLock<Loaded>,
+    /// `loaded.generation`, readable without the lock when an instance is reused or given back.
+    generation: AtomicU64,
     sandbox: MicroSandbox,
     tmp: TmpDir,
     /// S7: the byte quota of `tmp`, shared by all instances.
@@ -129,7 +143,8 @@ impl Micro {
             quota: Arc::new(TmpQuota::new(limits.tmp, tmp.path())),
             limits,
             reuse,
-            pre,
+            loaded: RwLock::new(Loaded { pre, generation: 1 }),
+            generation: AtomicU64::new(1),
             sandbox,
             tmp,
             warm: Mutex::new(Vec::new()),
@@ -166,29 +181,74 @@ impl Micro {
     /// A warm instance if one is kept, else a new one (a cold start). The bool is `true` for
     /// a cold start.
     pub async fn instance(&self) -> Result<(Instance, bool)> {
-        if let Some(inst) = self.warm.lock().unwrap().pop() {
+        if let Some(inst) = self.take_warm() {
             return Ok((inst, false));
         }
         self.stats.cold_starts.fetch_add(1, Ordering::Relaxed);
-        let mut store = self.new_store()?;
-        let proxy = self.pre.instantiate_async(&mut store).await?;
-        Ok((Instance { store, proxy }, true))
+        let loaded = self.loaded.read().unwrap().clone();
+        let mut store = self.new_store(loaded.pre.engine())?;
+        let proxy = loaded.pre.instantiate_async(&mut store).await?;
+        let generation = loaded.generation;
+        Ok((
+            Instance {
+                store,
+                proxy,
+                generation,
+            },
+            true,
+        ))
     }
 
-    /// Returns a healthy instance after a finished invocation. With `reuse = false`, or when
-    /// [`MAX_WARM`] (or `concurrency`) are kept already, it is dropped instead, so a burst
-    /// cannot pin memory: only the last few instances stay warm until the Micro sleeps.
+    /// A warm instance of the current generation, if one is kept.
+    fn take_warm(&self) -> Option<Instance> {
+        let mut warm = self.warm.lock().unwrap();
+        let current = self.generation.load(Ordering::Acquire);
+        while let Some(inst) = warm.pop() {
+            if inst.generation == current {
+                return Some(inst);
+            }
+        }
+        None
+    }
+
+    /// Returns a healthy instance after a finished invocation. With `reuse = false`, when it
+    /// was made from a component since replaced, or when [`MAX_WARM`] (or `concurrency`) are
+    /// kept already, it is dropped instead, so a burst cannot pin memory: only the last few
+    /// instances stay warm until the Micro sleeps.
     pub fn give_back(&self, inst: Instance) {
         if !self.reuse {
             return;
         }
         let mut warm = self.warm.lock().unwrap();
-        if warm.len() < MAX_WARM.min(self.limits.concurrency as usize) {
+        if inst.generation == self.generation.load(Ordering::Acquire)
+            && warm.len() < MAX_WARM.min(self.limits.concurrency as usize)
+        {
             warm.push(inst);
         }
     }
 
-    fn new_store(&self) -> Result<Store<StoreData>> {
+    /// Makes `pre` the component of every new instance and drops the warm ones; instances in
+    /// use finish their request on the old component. Returns the new generation.
+    pub fn swap(&self, pre: ProxyPre<StoreData>) -> u64 {
+        let generation = {
+            let mut loaded = self.loaded.write().unwrap();
+            let generation = loaded.generation + 1;
+            *loaded = Loaded { pre, generation };
+            self.generation.store(generation, Ordering::Release);
+            generation
+        };
+        // After the store above: an instance given back from now on sees the new generation.
+        let stale = std::mem::take(&mut *self.warm.lock().unwrap());
+        drop(stale);
+        generation
+    }
+
+    /// The generation of the current component: 1, plus one per [`Micro::swap`].
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    fn new_store(&self, engine: &Engine) -> Result<Store<StoreData>> {
         let data = StoreData {
             wasi: self.sandbox.wasi_ctx()?,
             http: WasiHttpCtx::new(),
@@ -206,7 +266,7 @@ impl Micro {
             ),
             deadline: Instant::now() + self.limits.timeout,
         };
-        let mut store = Store::new(self.pre.engine(), data);
+        let mut store = Store::new(engine, data);
         store.limiter(|d| &mut d.limiter);
         // Every tick: trap once the wall-clock deadline has passed, else yield to the executor
         // so a busy guest cannot monopolise a worker thread, and wait for the next tick.

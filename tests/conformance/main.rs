@@ -17,3 +17,4 @@ mod polyglot;
 mod sandbox;
 mod sqlite;
 mod tmp_quota;
+mod watch;

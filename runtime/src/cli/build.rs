@@ -1,8 +1,11 @@
 //! `micro-wasm build` and `run --build`: each Micro's `build` command, run in its `src` dir,
 //! its output streamed with the Micro's name in front; the first failure stops the build.
+//! `run --watch` runs one Micro's command the same way ([`build_one`]).
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
+
+use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 
@@ -10,31 +13,31 @@ use crate::manifest::Manifest;
 
 pub fn build_all(manifest: &Manifest) -> Result<()> {
     for m in &manifest.micros {
-        let Some(cmd) = &m.build else { continue };
-        eprintln!("[{}] $ {cmd}", m.name);
-        let mut child = shell(cmd)
-            .current_dir(&m.src)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .with_context(|| {
-                format!(
-                    "micro `{}`: cannot start `{cmd}` in {}",
-                    m.name,
-                    m.src.display()
-                )
-            })?;
-        let out = prefix_lines(m.name.clone(), child.stdout.take().expect("piped"));
-        let err = prefix_lines(m.name.clone(), child.stderr.take().expect("piped"));
-        let status = child.wait()?;
-        let _ = out.join();
-        let _ = err.join();
-        if !status.success() {
-            bail!(
-                "micro `{}`: build command `{cmd}` failed ({status})",
-                m.name
-            );
+        if let Some(cmd) = &m.build {
+            build_one(&m.name, &m.src, cmd)?;
         }
+    }
+    Ok(())
+}
+
+/// Runs `micro`'s build command `cmd` in `src`, its output prefixed with `[micro]`.
+pub fn build_one(micro: &str, src: &Path, cmd: &str) -> Result<()> {
+    eprintln!("[{micro}] $ {cmd}");
+    let mut child = shell(cmd)
+        .current_dir(src)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("micro `{micro}`: cannot start `{cmd}` in {}", src.display()))?;
+    let out = prefix_lines(micro.to_string(), child.stdout.take().expect("piped"));
+    let err = prefix_lines(micro.to_string(), child.stderr.take().expect("piped"));
+    let status = child
+        .wait()
+        .with_context(|| format!("micro `{micro}`: waiting for `{cmd}`"))?;
+    let _ = out.join();
+    let _ = err.join();
+    if !status.success() {
+        bail!("micro `{micro}`: build command `{cmd}` failed ({status})");
     }
     Ok(())
 }

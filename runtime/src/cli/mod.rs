@@ -1,7 +1,7 @@
 //! The command line (SPEC §8): one file per subcommand, each parsing its flags and delegating
 //! to the library. Exit codes: 0 ok, 1 runtime failure, 2 bad arguments or bad manifest.
 
-mod build;
+pub(crate) mod build;
 mod keys;
 mod logs;
 mod new;

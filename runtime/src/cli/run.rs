@@ -1,5 +1,5 @@
 //! `micro-wasm run`: load, optionally build, bind, serve until SIGINT/SIGTERM (a second
-//! signal exits at once).
+//! signal exits at once); with `--watch`, rebuild and reload Micros whose files change.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -10,7 +10,7 @@ use clap::Args;
 
 use super::{EnvArgs, Failure, build, load};
 use crate::app::{App, Options};
-use crate::server;
+use crate::{server, watch};
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
@@ -31,6 +31,10 @@ pub struct RunArgs {
     /// Run each Micro's build command first
     #[arg(long)]
     build: bool,
+    /// Rebuild and reload a Micro when its sources or component change (keeps serving the
+    /// old one if that fails)
+    #[arg(long)]
+    watch: bool,
 }
 
 pub fn run(args: RunArgs) -> Result<(), Failure> {
@@ -60,7 +64,12 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
             app.name,
             app.micros.len()
         );
+        let watcher = args
+            .watch
+            .then(|| watch::spawn(&app, &manifest))
+            .transpose()?;
         server::run(listener, app, shutdown()).await?;
+        drop(watcher);
         eprintln!("micro-wasm: stopped");
         Ok::<_, anyhow::Error>(())
     })?;

@@ -372,3 +372,32 @@ async fn a_second_signal_exits_at_once() {
         start.elapsed()
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn connections_past_the_limit_wait_for_a_free_slot() {
+    let app = crate::harness::probe_app("", "");
+    let srv = std::sync::Arc::new(app.serve(&["--max-connections", "2"]));
+    // Two clients hold both slots without sending anything.
+    let idle: Vec<TcpStream> = (0..2)
+        .map(|_| TcpStream::connect(srv.addr).unwrap())
+        .collect();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let waiting = tokio::spawn({
+        let srv = srv.clone();
+        async move { srv.get("/counter").await.status }
+    });
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert!(
+        !waiting.is_finished(),
+        "a third connection is not served while two are open"
+    );
+    assert!(srv.wait_output(Duration::from_secs(2), |o| {
+        o.contains("connection limit reached")
+    }));
+    drop(idle);
+    let status = tokio::time::timeout(Duration::from_secs(5), waiting)
+        .await
+        .expect("served once a slot is free")
+        .unwrap();
+    assert_eq!(status, 200);
+}

@@ -28,6 +28,9 @@ pub struct RunArgs {
     /// Peer address or CIDR whose X-Forwarded-For is trusted (repeatable)
     #[arg(long = "trusted-proxy", value_name = "CIDR")]
     trusted_proxy: Vec<String>,
+    /// Most client connections open at once; more wait in the OS backlog
+    #[arg(long, default_value_t = 1024, value_name = "N")]
+    max_connections: usize,
     /// Run each Micro's build command first
     #[arg(long)]
     build: bool,
@@ -68,7 +71,7 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
             .watch
             .then(|| watch::spawn(&app, &manifest))
             .transpose()?;
-        server::run(listener, app, shutdown()).await?;
+        server::run(listener, app, args.max_connections, shutdown()).await?;
         drop(watcher);
         eprintln!("micro-wasm: stopped");
         Ok::<_, anyhow::Error>(())

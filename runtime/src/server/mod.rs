@@ -44,9 +44,14 @@ const MAX_HEAD_BYTES: usize = 64 * 1024;
 /// Serves `app` on `listener` (and runs its scheduled actions) until `shutdown` resolves, then
 /// stops accepting and scheduling, lets in-flight requests and action runs finish (bounded by
 /// the longest Micro timeout plus a second) and returns.
+///
+/// At most `max_connections` client connections are open at once: past that the listener
+/// waits (new clients queue in the OS backlog) until one closes. Idle keep-alive connections
+/// close after the header-read timeout, so idle clients cannot hold the slots for ever.
 pub async fn run(
     listener: TcpListener,
     app: Arc<App>,
+    max_connections: usize,
     shutdown: impl Future<Output = ()>,
 ) -> Result<()> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -61,7 +66,22 @@ pub async fn run(
     let sleeper = tokio::spawn(sleeper(app.clone()));
     let mut scheduler = crate::scheduler::Scheduler::spawn(app.clone());
     tokio::pin!(shutdown);
+    let slots = Arc::new(tokio::sync::Semaphore::new(max_connections.max(1)));
+    let mut warned_full: Option<Instant> = None;
     loop {
+        if slots.available_permits() == 0
+            && warned_full.is_none_or(|at| at.elapsed() > Duration::from_secs(10))
+        {
+            tracing::warn!(
+                max_connections,
+                "connection limit reached; new clients wait"
+            );
+            warned_full = Some(Instant::now());
+        }
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
+            () = &mut shutdown => break,
+        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(conn) => conn,
@@ -85,6 +105,7 @@ pub async fn run(
             if let Err(e) = conn.await {
                 tracing::debug!(%peer, "connection ended: {e}");
             }
+            drop(slot);
         });
     }
     drop(listener);

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::micro::Micro;
+use crate::scheduler::RunCounts;
 use crate::server::errors::ErrorKind;
 
 /// Upper bounds of the latency histogram, in seconds.
@@ -64,7 +65,11 @@ impl MicroMetrics {
 }
 
 /// The Prometheus text exposition of every Micro's metrics.
-pub fn render(micros: &[std::sync::Arc<Micro>], dropped_log_lines: u64) -> String {
+pub fn render(
+    micros: &[std::sync::Arc<Micro>],
+    actions: &[RunCounts],
+    dropped_log_lines: u64,
+) -> String {
     let mut out = String::new();
     let mut family = |name: &str, kind: &str, help: &str, rows: &mut dyn FnMut(&mut String)| {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
@@ -182,6 +187,12 @@ pub fn render(micros: &[std::sync::Arc<Micro>], dropped_log_lines: u64) -> Strin
         });
     }
     family(
+        "micro_wasm_action_runs_total",
+        "counter",
+        "Scheduled and manual action runs, by action and result (ok, failed, skipped).",
+        &mut |o| action_rows(o, actions),
+    );
+    family(
         "micro_wasm_dropped_log_lines_total",
         "counter",
         "Guest output lines dropped because a guest wrote faster than the log writer.",
@@ -190,6 +201,18 @@ pub fn render(micros: &[std::sync::Arc<Micro>], dropped_log_lines: u64) -> Strin
         },
     );
     out
+}
+
+fn action_rows(out: &mut String, actions: &[RunCounts]) {
+    for a in actions {
+        for (result, n) in [("ok", a.ok), ("failed", a.failed), ("skipped", a.skipped)] {
+            let _ = writeln!(
+                out,
+                "micro_wasm_action_runs_total{{action=\"{}\",micro=\"{}\",result=\"{result}\"}} {n}",
+                a.action, a.micro
+            );
+        }
+    }
 }
 
 #[cfg(test)]
@@ -211,5 +234,24 @@ mod tests {
             .unwrap();
         assert_eq!(m.errors[i].load(Ordering::Relaxed), 1);
         m.record(42, Duration::ZERO, None); // out of range: ignored, not a panic
+    }
+
+    #[test]
+    fn action_runs_are_counted_by_result() {
+        let mut out = String::new();
+        let counts = RunCounts {
+            action: "tick".into(),
+            micro: "web".into(),
+            ok: 3,
+            failed: 1,
+            skipped: 2,
+        };
+        action_rows(&mut out, &[counts]);
+        assert_eq!(
+            out,
+            "micro_wasm_action_runs_total{action=\"tick\",micro=\"web\",result=\"ok\"} 3\n\
+             micro_wasm_action_runs_total{action=\"tick\",micro=\"web\",result=\"failed\"} 1\n\
+             micro_wasm_action_runs_total{action=\"tick\",micro=\"web\",result=\"skipped\"} 2\n"
+        );
     }
 }

@@ -178,6 +178,16 @@ pub enum Step {
     },
 }
 
+/// One action's runs so far, by result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunCounts {
+    pub action: String,
+    pub micro: String,
+    pub ok: u64,
+    pub failed: u64,
+    pub skipped: u64,
+}
+
 #[derive(Debug, Default)]
 struct ActionState {
     next: Option<DateTime<Utc>>,
@@ -311,6 +321,22 @@ impl Actions {
             state.failures += 1;
         }
         state.last = Some(result);
+    }
+
+    /// Each action's runs by result, for `/__space/metrics`.
+    pub fn counts(&self) -> Vec<RunCounts> {
+        let table = self.table.lock().unwrap();
+        self.specs
+            .iter()
+            .zip(&table.states)
+            .map(|(spec, state)| RunCounts {
+                action: spec.id.clone(),
+                micro: spec.micro_name.clone(),
+                ok: state.runs - state.failures,
+                failed: state.failures,
+                skipped: state.skipped,
+            })
+            .collect()
     }
 
     /// Each action with its schedule, next run and last result, for `/__space/status`.

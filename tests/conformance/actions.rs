@@ -195,3 +195,28 @@ async fn actions_trigger_leaves_a_running_apps_tmp_alone() {
         "trigger wiped the running app's /tmp"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn action_runs_are_counted_by_result_in_metrics() {
+    let app = actions_app("1 hour");
+    let srv = app.serve(&[]);
+    for id in ["tick", "broken"] {
+        let run = srv
+            .send(
+                hyper::Request::post(format!("/__space/actions/{id}/run"))
+                    .header("x-space-dashboard", "1")
+                    .body(http_body_util::Full::new(bytes::Bytes::new()))
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(run.status, 200, "{id}: {}", run.text());
+    }
+    let metrics = srv.get("/__space/metrics").await.text();
+    for line in [
+        "micro_wasm_action_runs_total{action=\"tick\",micro=\"web\",result=\"ok\"} 1",
+        "micro_wasm_action_runs_total{action=\"broken\",micro=\"jobs\",result=\"failed\"} 1",
+        "micro_wasm_action_runs_total{action=\"nightly\",micro=\"web\",result=\"ok\"} 0",
+    ] {
+        assert!(metrics.contains(line), "{line} in:\n{metrics}");
+    }
+}

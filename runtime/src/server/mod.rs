@@ -372,6 +372,7 @@ async fn space(
             .header(header::CONTENT_TYPE, "text/plain; version=0.0.4")
             .body(body::full(crate::metrics::render(
                 &app.micros,
+                &app.actions.counts(),
                 app.logs.dropped(),
             )))
             .expect("static response parts are valid")),

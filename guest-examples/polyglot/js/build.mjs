@@ -1,7 +1,14 @@
-// Builds quotes.wasm (app.js) and hello.wasm (hello.js) with componentize-js.
+// Builds this directory's JavaScript Micros with componentize-js: each component that
+// package.json's "micro-wasm" field lists, NAME.wasm from its `source` for its `world` in
+// wit/js.wit. Here: quotes.wasm (app.js) and hello.wasm (hello.js).
 //
-//   node build.mjs            # both
+//   node build.mjs            # every component listed
 //   node build.mjs hello      # only hello.wasm
+//
+//   "micro-wasm": {
+//     "wit": "../../../wit",                    <- space.wit and deps/, relative to this dir
+//     "components": { "quotes": { "source": "app.js", "world": "micro" }, ... }
+//   }
 //
 // Toolchain: componentize-js and its tools take ~390 MB, more than a Micro's code dir may hold
 // (250 MB, S16), and they are needed to build, never at run time. So they are not installed in
@@ -10,41 +17,49 @@
 // ~/.cache/micro-wasm/js-tools-<hash of the lock file>, and every later build reuses it.
 //
 // WIT: assembled in wit-gen/ (gitignored) from files kept elsewhere, so nothing is written
-// twice by hand:
+// twice by hand (<wit> is the "wit" above):
 //   wit-gen/js.wit            <- wit/js.wit (our worlds)
-//   wit-gen/deps/space.wit    <- ../../../wit/space.wit (micro:space, as is)
-//   wit-gen/deps/*-0.2.12.wit <- ../../../wit/deps/*.wit (what space.wit's own world needs)
+//   wit-gen/deps/space.wit    <- <wit>/space.wit (micro:space, as is)
+//   wit-gen/deps/*-0.2.12.wit <- <wit>/deps/*.wit (what space.wit's own world needs)
 //   wit-gen/deps/*-0.2.10.wit <- the same WASI files relabelled 0.2.10, the version
 //                                componentize-js 0.23.0's engine implements; items marked
 //                                @since a later 0.2.x are left out.
+// Files whose text is unchanged are not rewritten (a watching `micro-wasm run` sees no change).
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 
 process.chdir(new URL(".", import.meta.url).pathname);
 const ENGINE_WASI = "0.2.10";
-const repoWit = new URL("../../../wit/", import.meta.url).pathname;
-const gen = new URL("./wit-gen/", import.meta.url).pathname;
+const gen = "wit-gen";
 
-const targets = {
-  quotes: { source: "app.js", world: "micro" },
-  hello: { source: "hello.js", world: "hello" },
-};
+const config = JSON.parse(readFileSync("package.json", "utf8"))["micro-wasm"];
+if (!config?.wit || !config?.components) {
+  throw new Error('package.json: no "micro-wasm": { "wit": ..., "components": {...} } (see build.mjs)');
+}
 
-function assembleWit() {
-  rmSync(gen, { recursive: true, force: true });
-  mkdirSync(join(gen, "deps"), { recursive: true });
-  copyFileSync("wit/js.wit", join(gen, "js.wit"));
-  copyFileSync(join(repoWit, "space.wit"), join(gen, "deps", "space.wit"));
-  for (const file of readdirSync(join(repoWit, "deps")).filter((f) => f.endsWith(".wit"))) {
-    const text = readFileSync(join(repoWit, "deps", file), "utf8");
+function assembleWit(wit) {
+  const files = new Map([
+    ["js.wit", readFileSync("wit/js.wit", "utf8")],
+    ["deps/space.wit", readFileSync(join(wit, "space.wit"), "utf8")],
+  ]);
+  for (const file of readdirSync(join(wit, "deps")).filter((f) => f.endsWith(".wit"))) {
+    const text = readFileSync(join(wit, "deps", file), "utf8");
     const [, from] = text.match(/^package wasi:[a-z-]+@(0\.2\.\d+);/m) ?? [];
     if (!from) throw new Error(`${file}: no 'package wasi:...@0.2.x;' line`);
-    writeFileSync(join(gen, "deps", file.replace(/\.wit$/, `-${from}.wit`)), text);
-    writeFileSync(join(gen, "deps", file.replace(/\.wit$/, `-${ENGINE_WASI}.wit`)), relabel(text, from));
+    files.set(`deps/${file.replace(/\.wit$/, `-${from}.wit`)}`, text);
+    files.set(`deps/${file.replace(/\.wit$/, `-${ENGINE_WASI}.wit`)}`, relabel(text, from));
+  }
+  mkdirSync(join(gen, "deps"), { recursive: true });
+  for (const f of readdirSync(join(gen, "deps"))) {
+    if (!files.has(`deps/${f}`)) rmSync(join(gen, "deps", f), { recursive: true }); // stale
+  }
+  for (const [rel, text] of files) {
+    const path = join(gen, rel);
+    if (!existsSync(path) || readFileSync(path, "utf8") !== text) writeFileSync(path, text);
   }
 }
 
@@ -93,13 +108,16 @@ if (existsSync("node_modules")) {
   console.warn("warning: node_modules/ here counts toward the code dir's 250 MB (S16); " +
     "delete it, build.mjs installs the toolchain outside this directory");
 }
-const componentize = await loadComponentize();
-assembleWit();
 const wanted = process.argv.slice(2);
-for (const [name, { source, world }] of Object.entries(targets)) {
+for (const name of wanted) {
+  if (!(name in config.components)) throw new Error(`${name}: not in package.json's "micro-wasm".components`);
+}
+const componentize = await loadComponentize();
+assembleWit(config.wit);
+for (const [name, { source, world }] of Object.entries(config.components)) {
   if (wanted.length && !wanted.includes(name)) continue;
   const started = Date.now();
-  const { component } = await componentize({ sourcePath: source, witPath: gen, worldName: world });
+  const { component } = await componentize({ sourcePath: source, witPath: resolve(gen), worldName: world });
   writeFileSync(`${name}.wasm`, component);
   const secs = ((Date.now() - started) / 1000).toFixed(1);
   console.log(`${name}.wasm: ${(component.length / 1048576).toFixed(1)} MiB from ${source} in ${secs}s`);

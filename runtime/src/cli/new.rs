@@ -1,11 +1,19 @@
-//! `micro-wasm new NAME [--lang rust]` (SPEC §8): scaffolds an app directory `NAME/` holding an
-//! `app.toml` (SPEC §3) with one primary Micro and one hourly action, a Rust wasi:http guest
-//! crate in `NAME/main/`, and a `.gitignore`. The files come from `templates/`, compiled in.
+//! `micro-wasm new NAME [--lang rust|python|js]` (SPEC §8): scaffolds an app directory `NAME/`
+//! holding an `app.toml` (SPEC §3) with one primary Micro and one hourly action, the Micro's
+//! wasi:http guest in `NAME/main/` and a `.gitignore`. Each guest answers `GET /` with a
+//! greeting and prints the action's events:
 //!
-//! It must not overwrite anything: an existing non-empty `NAME/` is refused (exit 2), as is a
-//! name breaking the app name rule (1-32 chars of `[a-z0-9-]`). Only Rust is scaffolded for
-//! now; `--lang python|js` is refused honestly (exit 2) rather than writing a stub. It does not
-//! build the guest: the printed next step, `micro-wasm run --build`, does.
+//! - rust: a crate built by `cargo build --target wasm32-wasip2`;
+//! - python: `app.py` on `space.py`, built by componentize-py against `NAME/wit/` (the repo's
+//!   `wit/`: `micro:space` and WASI);
+//! - js: `app.js` on `space.js`, built by `build.mjs` (componentize-js, installed outside the
+//!   code dir on the first build) against `NAME/wit/`.
+//!
+//! The files come from `templates/` and, for Python and JS, from the repo's polyglot example
+//! and `wit/`, all compiled in (`new/templates.rs`). It must not overwrite anything: an existing
+//! non-empty `NAME/` is refused (exit 2), as is a name breaking the app name rule (1-32 chars of
+//! `[a-z0-9-]`). It does not build the guest: the printed next step, `micro-wasm run --build`,
+//! does.
 
 use std::path::{Path, PathBuf};
 
@@ -14,12 +22,9 @@ use clap::{Args, ValueEnum};
 
 use super::Failure;
 
-const APP_TOML: &str = include_str!("templates/app.toml.tmpl");
-const CARGO_TOML: &str = include_str!("templates/Cargo.toml.tmpl");
-const LIB_RS: &str = include_str!("templates/lib.rs.tmpl");
-const GITIGNORE: &str = include_str!("templates/gitignore.tmpl");
+mod templates;
 
-/// The guest languages `--lang` names (SPEC §8); only Rust is scaffolded so far.
+/// The guest languages `--lang` names (SPEC §8): what `NAME/main/` is written in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Lang {
     Rust,
@@ -37,15 +42,6 @@ pub struct NewArgs {
 }
 
 pub fn new(args: NewArgs) -> Result<(), Failure> {
-    if args.lang != Lang::Rust {
-        return Err(Failure::Usage(format!(
-            "--lang {}: not supported yet: only rust",
-            args.lang
-                .to_possible_value()
-                .map(|v| v.get_name().to_string())
-                .unwrap_or_default()
-        )));
-    }
     if !valid_app_name(&args.name) {
         return Err(Failure::Usage(format!(
             "app name `{}` must be 1-32 characters of lowercase letters, digits and `-`",
@@ -65,31 +61,57 @@ pub fn new(args: NewArgs) -> Result<(), Failure> {
             )));
         }
     }
-    let files = render(&args.name);
+    let files = render(&args.name, args.lang);
     for (rel, text) in &files {
         write(&dir, rel, text)?;
     }
     println!("created app `{}` in {}/", args.name, args.name);
+    let mut deps = 0;
     for (rel, _) in &files {
-        println!("  {}/{rel}", args.name);
+        if rel.starts_with("wit/deps/") {
+            deps += 1;
+        } else {
+            println!("  {}/{rel}", args.name);
+        }
     }
-    println!("next steps:\n  cd {} && micro-wasm run --build", args.name);
+    if deps > 0 {
+        println!("  {}/wit/deps/ ({deps} WASI packages)", args.name);
+    }
+    println!(
+        "next steps:\n  {}\n  cd {} && micro-wasm run --build",
+        templates::guest(args.lang).setup,
+        args.name
+    );
     Ok(())
 }
 
-/// The files of a new app called `app`, as (path relative to the app dir, contents).
-fn render(app: &str) -> Vec<(&'static str, String)> {
+/// The files of a new app called `app` with a guest in `lang`, as (path relative to the app
+/// dir, contents).
+fn render(app: &str, lang: Lang) -> Vec<(&'static str, String)> {
     // A Micro name cannot start with `-`; an app name can.
     let micro = if app.starts_with('-') { "main" } else { app };
-    vec![
+    let guest = templates::guest(lang);
+    let fill = |text: &str| text.replace("{{app}}", app).replace("{{micro}}", micro);
+    let app_toml = templates::APP_TOML
+        .replace("{{component}}", guest.component)
+        .replace("{{needs}}", guest.needs)
+        .replace("{{build}}", guest.build);
+    let mut files = vec![
+        ("app.toml", fill(&app_toml)),
         (
-            "app.toml",
-            APP_TOML.replace("{{app}}", app).replace("{{micro}}", micro),
+            ".gitignore",
+            templates::GITIGNORE.replace("{{ignore}}", guest.ignore),
         ),
-        (".gitignore", GITIGNORE.to_string()),
-        ("main/Cargo.toml", CARGO_TOML.to_string()),
-        ("main/src/lib.rs", LIB_RS.to_string()),
-    ]
+    ];
+    files.extend(guest.files.iter().map(|&(rel, text)| (rel, fill(text))));
+    if guest.wit {
+        files.extend(
+            templates::WIT
+                .iter()
+                .map(|&(rel, text)| (rel, text.to_string())),
+        );
+    }
+    files
 }
 
 fn write(dir: &Path, rel: &str, text: &str) -> Result<(), Failure> {
@@ -115,11 +137,64 @@ mod tests {
 
     #[test]
     fn the_micro_is_named_after_the_app_unless_that_is_not_a_micro_name() {
-        let files = render("blog");
-        assert!(files[0].1.contains("name = \"blog\"\nprimary"));
-        let files = render("-x");
-        assert!(files[0].1.contains("name = \"-x\""));
-        assert!(files[0].1.contains("name = \"main\"\nprimary"));
+        for lang in [Lang::Rust, Lang::Python, Lang::Js] {
+            let files = render("blog", lang);
+            assert!(files[0].1.contains("name = \"blog\"\nprimary"));
+            let files = render("-x", lang);
+            assert!(files[0].1.contains("name = \"-x\""));
+            assert!(files[0].1.contains("name = \"main\"\nprimary"));
+        }
+    }
+
+    #[test]
+    fn every_language_gets_a_valid_manifest_and_no_placeholder_is_left() {
+        for lang in [Lang::Rust, Lang::Python, Lang::Js] {
+            let files = render("blog", lang);
+            let toml: toml::Table = files[0].1.parse().expect("app.toml parses");
+            let micro = &toml["micro"][0];
+            assert_eq!(micro["src"].as_str(), Some("main"), "{lang:?}");
+            assert!(micro["component"].as_str().unwrap().starts_with("main/"));
+            assert_eq!(micro["action"][0]["id"].as_str(), Some("tick"));
+            assert!(files[1].1.ends_with(".micro-wasm/\n"), "{lang:?}");
+            for (rel, text) in &files {
+                assert!(!text.contains("{{"), "{lang:?}: {rel} keeps a placeholder");
+            }
+            let has_wit = files.iter().any(|(rel, _)| *rel == "wit/space.wit");
+            assert_eq!(has_wit, lang != Lang::Rust, "{lang:?}");
+        }
+    }
+
+    #[test]
+    fn the_js_scaffold_builds_with_the_locked_toolchain_from_its_own_wit() {
+        let files = render("blog", Lang::Js);
+        let text = |name: &str| &files.iter().find(|(rel, _)| *rel == name).unwrap().1;
+        let pkg: serde_json::Value = serde_json::from_str(text("main/package.json")).unwrap();
+        // npm ci refuses a package.json whose dependencies differ from the lock file's.
+        let lock: serde_json::Value = serde_json::from_str(text("main/package-lock.json")).unwrap();
+        assert_eq!(pkg["dependencies"], lock["packages"][""]["dependencies"]);
+        assert_eq!(pkg["micro-wasm"]["wit"], "../wit");
+        assert_eq!(pkg["micro-wasm"]["components"]["app"]["world"], "micro");
+    }
+
+    #[test]
+    fn the_scaffold_s_wit_is_the_whole_of_the_repo_s() {
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../wit");
+        let mut on_disk = Vec::new();
+        for dir in ["", "deps/"] {
+            for entry in std::fs::read_dir(repo.join(dir)).unwrap() {
+                let name = entry.unwrap().file_name().into_string().unwrap();
+                if name.ends_with(".wit") {
+                    on_disk.push(format!("wit/{dir}{name}"));
+                }
+            }
+        }
+        on_disk.sort();
+        let mut compiled: Vec<_> = templates::WIT.iter().map(|(rel, _)| *rel).collect();
+        compiled.sort();
+        assert_eq!(
+            compiled, on_disk,
+            "templates::WIT lists every .wit file of wit/"
+        );
     }
 
     #[test]

@@ -106,8 +106,7 @@ impl From<anyhow::Error> for Failure {
 /// Parses the command line, runs the command and maps its result to an exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    // Held until main returns: dropping it flushes the log lines still queued.
-    let _log_writer = init_tracing(cli.log_format);
+    init_tracing(cli.log_format);
     let result = match cli.command {
         Command::Run(args) => run::run(args),
         Command::Validate { app_toml } => validate::validate(&app_toml),
@@ -139,18 +138,13 @@ fn load(path: &Path) -> Result<Manifest, Failure> {
 
 /// Runtime logs go to stderr, filtered by `MICRO_WASM_LOG` (default: info, and only warnings
 /// from Wasmtime and Cranelift). Guest output is not tracing: see `logs`.
-///
-/// Lines are formatted where they happen but written by a dedicated thread, so a request
-/// never waits on the terminal or pipe behind stderr (one line per request at info level).
-/// Should that thread fall 128k lines behind, further lines are dropped, not waited for.
-fn init_tracing(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
+fn init_tracing(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("MICRO_WASM_LOG")
         .unwrap_or_else(|_| EnvFilter::new("info,wasmtime=warn,cranelift=warn"));
-    let (writer, guard) = tracing_appender::non_blocking(std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(writer)
+        .with_writer(std::io::stderr)
         .with_target(false);
     match format {
         LogFormat::Text => builder
@@ -163,5 +157,4 @@ fn init_tracing(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuar
             .with_current_span(false)
             .init(),
     }
-    guard
 }

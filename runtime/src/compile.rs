@@ -48,22 +48,35 @@ impl Compiler {
     pub fn compile_all(&self, micros: &[MicroSection]) -> Result<Vec<ProxyPre<StoreData>>> {
         let progress = Progress::new(micros.len());
         let progress = &progress;
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
         let results = std::thread::scope(|s| {
             let handles: Vec<_> = micros
                 .iter()
                 .map(|m| {
+                    let done = done_tx.clone();
                     s.spawn(move || {
                         progress.start(&m.name);
                         let started = Instant::now();
                         let result = self.load(&m.name, &m.component);
                         progress.finish(&m.name, || log_loaded(&m.name, started, &result));
+                        let _ = done.send(());
                         result.map(|(pre, _)| pre)
                     })
                 })
                 .collect();
-            while !handles.iter().all(|h| h.is_finished()) {
-                progress.redraw();
-                std::thread::sleep(progress::REDRAW);
+            // Redraw while waiting, but return as soon as the last component is in: a start
+            // from the cache takes milliseconds and must not wait for a redraw tick.
+            let mut finished = 0;
+            while finished < handles.len() {
+                match done_rx.recv_timeout(progress::REDRAW) {
+                    Ok(()) => finished += 1,
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => progress.redraw(),
+                    // A thread that panicked sends nothing; join reports it below.
+                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+                }
+                if handles.iter().all(|h| h.is_finished()) {
+                    break;
+                }
             }
             progress.clear_line();
             handles

@@ -5,7 +5,11 @@ and the runtime's RSS at start, at its peak, at the end of the load and once the
 have gone back to sleep (sleep_after = 5 s).
 
 Usage (from the repo root, after `cargo build --release` and building tests/guests):
-    python3 bench/soak.py [--minutes 3] [--workers 8] [--max-requests 200000]
+    python3 bench/soak.py [--minutes 3] [--workers 8] [--max-requests 200000] [--bursts 1]
+
+--bursts N repeats load-then-sleep N times against the same process (--minutes each): when
+the RSS after each sleep stays level, what the first burst added is a one-time cost (caches,
+code pages), not a leak.
 
 Loopback only; stops by itself after --minutes or --max-requests, whichever comes first.
 """
@@ -93,6 +97,7 @@ def main():
     ap.add_argument("--minutes", type=float, default=3)
     ap.add_argument("--workers", type=int, default=8)
     ap.add_argument("--max-requests", type=int, default=200_000)
+    ap.add_argument("--bursts", type=int, default=1)
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="mw-soak-"))
@@ -109,6 +114,30 @@ def main():
         except OSError:
             time.sleep(0.05)
 
+    bursts = []
+    for _ in range(args.bursts):
+        bursts.append(burst(port, proc.pid, args))
+    alive = proc.poll() is None
+    proc.terminate()
+    proc.wait(30)
+
+    for i, b in enumerate(bursts, 1):
+        statuses, failures, rss = b["statuses"], b["failures"], b["rss"]
+        total = sum(statuses.values())
+        print(f"burst {i}: {b['elapsed']:.0f} s, {args.workers} workers, {total} responses "
+              f"({total / b['elapsed']:.0f}/s)")
+        print("  responses by status: " + ", ".join(f"{k}: {v}" for k, v in sorted(statuses.items())))
+        print("  client-side failures: " + (", ".join(f"{k}: {v}" for k, v in failures.items()) or "none"))
+        print(f"  RSS MiB: start {rss['start']:.1f}, peak {rss['peak']:.1f}, end of load {rss['end']:.1f}, "
+              f"after the Micros slept {rss['asleep']:.1f}")
+        for when in ("start", "asleep"):
+            print(f"  {when}, RSS MiB by mapping: " +
+                  ", ".join(f"{k} {v:.1f}" for k, v in sorted(b["by_kind"][when].items())))
+    print(f"runtime alive at the end: {alive}")
+
+
+def burst(port, pid, args):
+    """One bounded load of the MIX, then a wait past sleep_after; statuses and RSS."""
     statuses = collections.Counter()
     failures = collections.Counter()
     lock = threading.Lock()
@@ -136,37 +165,24 @@ def main():
                 with lock:
                     failures[type(e).__name__] += 1
 
-    rss = {"start": rss_mib(proc.pid)}
-    start_by_kind = rss_breakdown(proc.pid)
+    rss = {"start": rss_mib(pid)}
+    by_kind = {"start": rss_breakdown(pid)}
     threads = [threading.Thread(target=worker) for _ in range(args.workers)]
     started = time.time()
     for t in threads:
         t.start()
     peak = 0.0
     while any(t.is_alive() for t in threads):
-        peak = max(peak, rss_mib(proc.pid))
+        peak = max(peak, rss_mib(pid))
         time.sleep(0.5)
     elapsed = time.time() - started
     rss["peak"] = peak
-    rss["end"] = rss_mib(proc.pid)
+    rss["end"] = rss_mib(pid)
     time.sleep(8)  # past sleep_after: the Micros sleep and drop their instances
-    rss["asleep"] = rss_mib(proc.pid)
-    asleep_by_kind = rss_breakdown(proc.pid)
-    alive = proc.poll() is None
-    proc.terminate()
-    proc.wait(30)
-
-    total = sum(statuses.values())
-    print(f"soak: {elapsed:.0f} s, {args.workers} workers, {total} responses "
-          f"({total / elapsed:.0f}/s), runtime alive at the end: {alive}")
-    print("responses by status: " + ", ".join(f"{k}: {v}" for k, v in sorted(statuses.items())))
-    print("client-side failures: " + (", ".join(f"{k}: {v}" for k, v in failures.items()) or "none"))
-    print(f"RSS MiB: start {rss['start']:.1f}, peak {rss['peak']:.1f}, end of load {rss['end']:.1f}, "
-          f"after the Micros slept {rss['asleep']:.1f}")
-    print("at start, RSS MiB by mapping: " +
-          ", ".join(f"{k} {v:.1f}" for k, v in sorted(start_by_kind.items())))
-    print("after sleep, RSS MiB by mapping: " +
-          ", ".join(f"{k} {v:.1f}" for k, v in sorted(asleep_by_kind.items())))
+    rss["asleep"] = rss_mib(pid)
+    by_kind["asleep"] = rss_breakdown(pid)
+    return {"statuses": statuses, "failures": failures, "rss": rss, "by_kind": by_kind,
+            "elapsed": elapsed}
 
 
 if __name__ == "__main__":

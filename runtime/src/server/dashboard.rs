@@ -21,7 +21,6 @@
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
 
-use super::auth;
 use super::body::{self, ResponseBody};
 use super::errors::{ErrorKind, HttpError};
 use crate::app::App;
@@ -91,25 +90,10 @@ fn set_cookie(key: &str) -> String {
     format!("{COOKIE}={key}; Path=/__space; HttpOnly; SameSite=Strict")
 }
 
-/// With `auth = "api-key"`, a runtime endpoint that is not `public` needs a valid key in
-/// `X-Space-App-Key` or the [`COOKIE`]; checked by `auth`, in constant time.
-pub fn authorize(app: &App, public: bool, headers: &mut HeaderMap) -> Result<(), HttpError> {
-    let Some(keys) = app.api_keys.as_ref().filter(|_| !public) else {
-        return Ok(());
-    };
-    let presented = headers
-        .remove(auth::HEADER)
-        .map(|v| v.as_bytes().to_vec())
-        .or_else(|| cookie_value(headers, COOKIE));
-    if keys.check(presented.as_deref()) {
-        return Ok(());
-    }
-    let message = if presented.is_some() {
-        "invalid api key"
-    } else {
-        "this route needs an api key in X-Space-App-Key (in a browser, open /__space/?key=<key>)"
-    };
-    Err(HttpError::new(ErrorKind::Unauthorized, None, message))
+/// The app key in the [`COOKIE`], if the request carries it (runtime endpoints take it as
+/// well as the `X-Space-App-Key` header; the front door checks it like the header).
+pub fn key_cookie(headers: &HeaderMap) -> Option<Vec<u8>> {
+    cookie_value(headers, COOKIE)
 }
 
 /// The value of cookie `name` in the request's `Cookie` headers.

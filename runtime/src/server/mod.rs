@@ -278,27 +278,39 @@ async fn route<'a>(
     }
 }
 
-/// With `auth = "api-key"`, a non-public route needs a valid `X-Space-App-Key`. The header
-/// is removed either way, so a key never reaches guest code.
+/// With `auth = "api-key"`, a non-public route needs a valid key: in `X-Space-App-Key`, or
+/// for a runtime endpoint (`micro` is `None`) also in the dashboard's cookie. The header is
+/// removed either way, so a key never reaches guest code.
 fn authorize(
     app: &App,
     public: bool,
     headers: &mut http::HeaderMap,
     micro: Option<&str>,
 ) -> Result<(), HttpError> {
-    let presented = headers.remove(auth::HEADER);
+    // The header never reaches a guest, whether or not the route needs it. Runtime endpoints
+    // (no Micro) also take the dashboard's cookie: a browser cannot send a header.
+    let presented = headers
+        .remove(auth::HEADER)
+        .map(|v| v.as_bytes().to_vec())
+        .or_else(|| {
+            micro
+                .is_none()
+                .then(|| dashboard::key_cookie(headers))
+                .flatten()
+        });
     match &app.api_keys {
-        Some(keys) if !public && !keys.check(presented.as_ref().map(|v| v.as_bytes())) => {
-            Err(HttpError::new(
-                ErrorKind::Unauthorized,
-                micro,
-                if presented.is_some() {
-                    "invalid api key in X-Space-App-Key"
-                } else {
-                    "this route needs an api key in X-Space-App-Key"
-                },
-            ))
-        }
+        Some(keys) if !public && !keys.check(presented.as_deref()) => Err(HttpError::new(
+            ErrorKind::Unauthorized,
+            micro,
+            match (presented.is_some(), micro) {
+                (true, Some(_)) => "invalid api key in X-Space-App-Key",
+                (true, None) => "invalid api key",
+                (false, Some(_)) => "this route needs an api key in X-Space-App-Key",
+                (false, None) => {
+                    "this route needs an api key in X-Space-App-Key (in a browser, open /__space/?key=<key>)"
+                }
+            },
+        )),
         _ => Ok(()),
     }
 }
@@ -364,7 +376,7 @@ async fn space(
         return answer;
     }
     let public = matches!(endpoint, SpaceEndpoint::Health);
-    dashboard::authorize(app, public, req.headers_mut())?;
+    authorize(app, public, req.headers_mut(), None)?;
     match endpoint {
         SpaceEndpoint::Health => Ok(json(StatusCode::OK, &serde_json::json!({"status": "ok"}))),
         SpaceEndpoint::Status => Ok(json(StatusCode::OK, &app.status())),

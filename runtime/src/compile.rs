@@ -7,6 +7,7 @@
 //! (that is `cli::build`) nor decide when to reload (that is `watch`).
 
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::Instant;
 
 use anyhow::Result;
@@ -48,7 +49,7 @@ impl Compiler {
     pub fn compile_all(&self, micros: &[MicroSection]) -> Result<Vec<ProxyPre<StoreData>>> {
         let progress = Progress::new(micros.len());
         let progress = &progress;
-        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let (done_tx, done_rx) = mpsc::channel::<()>();
         let results = std::thread::scope(|s| {
             let handles: Vec<_> = micros
                 .iter()
@@ -59,24 +60,18 @@ impl Compiler {
                         let started = Instant::now();
                         let result = self.load(&m.name, &m.component);
                         progress.finish(&m.name, || log_loaded(&m.name, started, &result));
-                        let _ = done.send(());
+                        drop(done);
                         result.map(|(pre, _)| pre)
                     })
                 })
                 .collect();
             // Redraw while waiting, but return as soon as the last component is in: a start
-            // from the cache takes milliseconds and must not wait for a redraw tick.
-            let mut finished = 0;
-            while finished < handles.len() {
-                match done_rx.recv_timeout(progress::REDRAW) {
-                    Ok(()) => finished += 1,
-                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => progress.redraw(),
-                    // A thread that panicked sends nothing; join reports it below.
-                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
-                }
-                if handles.iter().all(|h| h.is_finished()) {
-                    break;
-                }
+            // from the cache takes milliseconds and must not wait for a redraw tick. Every
+            // thread holds a sender (nothing is sent), so the channel disconnects when the last one
+            // ends, panicked or not.
+            drop(done_tx);
+            while let Err(RecvTimeoutError::Timeout) = done_rx.recv_timeout(progress::REDRAW) {
+                progress.redraw();
             }
             progress.clear_line();
             handles

@@ -100,11 +100,14 @@ pub fn spawn(app: &App, manifest: &Manifest) -> Result<Watcher> {
                 state_dir: canonical(&app.state_dir),
             },
         };
+        // The baseline is taken here, not in the thread: a change saved as soon as `spawn`
+        // returns must not become part of it.
+        let seen = Snapshot::take(&target.files);
         let compiler = app.compiler.clone();
         let stop = stop.clone();
         std::thread::Builder::new()
             .name(format!("watch-{}", m.name))
-            .spawn(move || watch(&target, &compiler, &stop))
+            .spawn(move || watch(&target, seen, &compiler, &stop))
             .with_context(|| format!("micro `{}`: starting its watcher thread", m.name))?;
     }
     tracing::info!(micros = app.micros.len(), "watching for changes");
@@ -117,10 +120,9 @@ fn canonical(path: &Path) -> PathBuf {
     std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
-/// The watcher loop of one Micro, until `stop` is set.
-fn watch(t: &Target, compiler: &Compiler, stop: &AtomicBool) {
+/// The watcher loop of one Micro from the baseline `seen`, until `stop` is set.
+fn watch(t: &Target, mut seen: Snapshot, compiler: &Compiler, stop: &AtomicBool) {
     let files = &t.files;
-    let mut seen = Snapshot::take(files);
     if seen.truncated {
         tracing::warn!(
             micro = %t.micro.name,

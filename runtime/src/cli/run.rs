@@ -62,15 +62,16 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
             .with_context(|| format!("cannot listen on {}", args.listen))?;
         let addr = listener.local_addr()?;
         let app = Arc::new(App::load(&manifest, &opts, addr)?);
+        // Before the announcement: a change saved once the app is up is a change.
+        let watcher = args
+            .watch
+            .then(|| watch::spawn(&app, &manifest))
+            .transpose()?;
         eprintln!(
             "micro-wasm: app `{}` ({} micros) listening on http://{addr}",
             app.name,
             app.micros.len()
         );
-        let watcher = args
-            .watch
-            .then(|| watch::spawn(&app, &manifest))
-            .transpose()?;
         server::run(listener, app, args.max_connections, shutdown()).await?;
         drop(watcher);
         eprintln!("micro-wasm: stopped");

@@ -1,12 +1,16 @@
 //! One request through one instance of a Micro: the timeout (S5), traps and memory-limit hits
 //! (S6), payload limits in both directions (S9), and handing a healthy instance back for reuse.
 //!
-//! The guest runs in its own task so its body can keep streaming after the response head;
-//! that task owns the timeout and decides whether the instance may be reused. This module
+//! The guest runs on the request's task until it sets its response head, then (when it is not
+//! done yet) in its own task so its body can keep streaming; the guest's future owns the
+//! timeout and decides whether the instance may be reused. This module
 //! must not route or authenticate: the front door has done that before calling [`invoke`].
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -98,7 +102,7 @@ where
     let task_micro = micro.clone();
     let timeout = limits.timeout;
     let deadline = started + timeout;
-    let task = tokio::spawn(async move {
+    let guest = Box::pin(async move {
         let call = inst
             .proxy
             .wasi_http_incoming_handler()
@@ -118,14 +122,15 @@ where
         drop(busy);
         outcome
     });
+    let (head, task) = run_until_head(guest, rx).await;
 
-    let head = match rx.await {
-        Ok(Ok(resp)) => resp,
-        Ok(Err(code)) => {
+    let head = match head {
+        Some(Ok(resp)) => resp,
+        Some(Err(code)) => {
             return Err(guest_error_code(name, code));
         }
-        Err(_) => {
-            let outcome = task.await.unwrap_or(Outcome::TimedOut);
+        None => {
+            let outcome = task.outcome().await;
             if too_large.load(Ordering::Acquire) {
                 return Err(request_too_large(name, limits.payload));
             }
@@ -155,6 +160,46 @@ fn request_too_large(micro: &str, limit: u64) -> HttpError {
     )
 }
 
+/// The guest's call: finished while the front door waited for its response head, or still
+/// running in its own task (writing its body, or stuck until its timeout).
+enum Guest {
+    Done(Outcome),
+    Running(tokio::task::JoinHandle<Outcome>),
+}
+
+impl Guest {
+    async fn outcome(self) -> Outcome {
+        match self {
+            Guest::Done(outcome) => outcome,
+            Guest::Running(task) => task.await.unwrap_or(Outcome::TimedOut),
+        }
+    }
+}
+
+/// The response head the guest set, or its `error-code`; `None` when it set neither.
+type Head = Option<Result<Response<HyperOutgoingBody>, ErrorCode>>;
+
+/// Runs the guest on the caller's task until it sets its response head. A guest that is done
+/// by then (most handlers write a small body and return) never needs a task of its own; one
+/// still running (streaming its body, or blocked) moves to a spawned task, so the head can be
+/// answered while it goes on.
+async fn run_until_head(
+    mut guest: Pin<Box<impl Future<Output = Outcome> + Send + 'static>>,
+    mut head: oneshot::Receiver<Result<Response<HyperOutgoingBody>, ErrorCode>>,
+) -> (Head, Guest) {
+    let first = std::future::poll_fn(|cx| {
+        if let Poll::Ready(outcome) = guest.as_mut().poll(cx) {
+            return Poll::Ready(Ok(outcome));
+        }
+        Pin::new(&mut head).poll(cx).map(Err)
+    })
+    .await;
+    match first {
+        Ok(outcome) => (head.try_recv().ok(), Guest::Done(outcome)),
+        Err(head) => (head.ok(), Guest::Running(tokio::spawn(guest))),
+    }
+}
+
 /// The guest set its response: stream it when its declared length fits the payload limit,
 /// otherwise buffer it up to the limit so an oversized response is a clean 502 (S9).
 async fn finish_response(
@@ -163,7 +208,7 @@ async fn finish_response(
     head: Response<HyperOutgoingBody>,
     deadline: Instant,
     timeout: Duration,
-    task: tokio::task::JoinHandle<Outcome>,
+    task: Guest,
 ) -> Result<Response<ResponseBody>, HttpError> {
     let (parts, guest_body) = head.into_parts();
     let too_large = |n: String| {
@@ -188,7 +233,7 @@ async fn finish_response(
             match collected {
                 // A body cut short by a timeout or trap ends like a finished one: only the
                 // task's outcome tells them apart.
-                Ok(Ok(c)) => match task.await.unwrap_or(Outcome::TimedOut) {
+                Ok(Ok(c)) => match task.outcome().await {
                     Outcome::Finished => Ok(Response::from_parts(parts, body::full(c.to_bytes()))),
                     outcome => Err(outcome_error(micro, timeout, outcome)),
                 },
@@ -196,7 +241,7 @@ async fn finish_response(
                     Err(too_large(format!("more than {limit}")))
                 }
                 Ok(Err(_)) => {
-                    let outcome = task.await.unwrap_or(Outcome::TimedOut);
+                    let outcome = task.outcome().await;
                     Err(outcome_error(
                         micro,
                         timeout,

@@ -11,7 +11,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use anyhow::Result;
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use crate::manifest::Limits;
 
@@ -24,6 +24,9 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(5);
 const CORE_INSTANCES_PER_COMPONENT: u32 = 8;
 const MEMORIES_PER_COMPONENT: u32 = 2;
 const TABLES_PER_COMPONENT: u32 = 4;
+
+/// Dirty linear-memory bytes a freed pool slot keeps resident for its next instance.
+const KEEP_RESIDENT: usize = 1024 * 1024;
 
 /// Most pool slots to reserve: beyond this the pool's address space dwarfs its benefit and
 /// extra instances come from a slower path (the pool reports exhaustion as a busy Micro).
@@ -98,9 +101,13 @@ fn config(pool: Option<(u32, u64)>) -> Config {
             // Memories above the largest limit are refused by the limiter anyway; one
             // extra page keeps the pool's cap from pre-empting the limiter's clear error.
             .max_memory_size(usize::try_from(max_memory + 65536).unwrap_or(usize::MAX))
-            // Give memory back to the OS when a slot is freed, beyond a small warm set.
-            .linear_memory_keep_resident(64 * 1024)
-            .table_keep_resident(16 * 1024)
+            // A freed slot keeps up to this much of what its instance dirtied resident (reset
+            // in place), so the next instance in it (a wake-up) does not page-fault it back
+            // in; the rest goes back to the OS. Where PAGEMAP_SCAN exists (Linux 6.7+) only
+            // dirty pages count; elsewhere it is the lowest addresses.
+            .pagemap_scan(Enabled::Auto)
+            .linear_memory_keep_resident(KEEP_RESIDENT)
+            .table_keep_resident(64 * 1024)
             .max_unused_warm_slots(64);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     }

@@ -132,6 +132,7 @@ impl App {
                 outbound: Arc::new(Outbound::parse(&m.name, &m.outbound)?),
                 stdout: logs.output(i, Stream::Stdout),
                 stderr: logs.output(i, Stream::Stderr),
+                mounts: Default::default(),
             };
             micros.push(Arc::new(Micro::new(
                 m.name.clone(),

@@ -297,6 +297,8 @@ impl Micro {
         if let Err(e) = self.tmp.wipe() {
             tracing::warn!(micro = %self.name, "{e:#}");
         }
+        // Here, not on the next request: the wake-up should not wait for it.
+        self.sandbox.reopen_mounts();
         self.quota.reset();
         tracing::info!(micro = %self.name, "going to sleep");
         true

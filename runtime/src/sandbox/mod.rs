@@ -1,6 +1,8 @@
 //! Everything that makes one Micro's sandbox (S3): its environment, its file system view and
 //! its resource limits. `MicroSandbox` is built once per Micro and stamps out a fresh
-//! `WasiCtx` for every instance.
+//! `WasiCtx` for every instance. The mounted dirs are opened once and shared by the
+//! instances (each gets the same open handles, as `openat` bases); they are reopened when the
+//! Micro goes to sleep, since `/tmp` is then recreated ([`MicroSandbox::reopen_mounts`]).
 //!
 //! It must not share any host state between Micros, and nothing from the host's own
 //! environment, arguments or stdio reaches a guest through it.
@@ -12,9 +14,10 @@ pub mod outbound;
 pub mod quota;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use anyhow::{Result, anyhow};
+use wasmtime_wasi::filesystem::WasiFilesystemCtx;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder};
 
 use crate::logs::GuestOutput;
@@ -32,6 +35,8 @@ pub struct MicroSandbox {
     pub outbound: std::sync::Arc<outbound::Outbound>,
     pub stdout: GuestOutput,
     pub stderr: GuestOutput,
+    /// `/app`, `.` and `/tmp`, opened; `None` until first needed or after a failed reopen.
+    pub mounts: Mutex<Option<WasiFilesystemCtx>>,
 }
 
 impl MicroSandbox {
@@ -46,6 +51,34 @@ impl MicroSandbox {
             .initial_cwd("/app")
             .stdout(self.stdout.clone())
             .stderr(self.stderr.clone());
+        let mut ctx = b.build();
+        *ctx.filesystem() = self.mounts()?;
+        Ok(ctx)
+    }
+
+    /// The open mounts, opening them if they are not yet.
+    fn mounts(&self) -> Result<WasiFilesystemCtx> {
+        let mut mounts = self.mounts.lock().unwrap();
+        if let Some(m) = &*mounts {
+            return Ok(m.clone());
+        }
+        let opened = self.open_mounts()?;
+        *mounts = Some(opened.clone());
+        Ok(opened)
+    }
+
+    /// Opens the mounted dirs again (after `/tmp` was recreated); an error is logged and the
+    /// next instance tries again.
+    pub fn reopen_mounts(&self) {
+        let opened = self.open_mounts();
+        if let Err(e) = &opened {
+            tracing::warn!(micro = %self.micro, "{e:#}");
+        }
+        *self.mounts.lock().unwrap() = opened.ok();
+    }
+
+    fn open_mounts(&self) -> Result<WasiFilesystemCtx> {
+        let mut b = WasiCtxBuilder::new();
         // The code dir is also preopened as "." so relative paths resolve in /app: wasi-libc
         // starts at "/" and ignores `initial-cwd`, so that alone would not make /app the
         // working directory for most guests.
@@ -62,6 +95,6 @@ impl MicroSandbox {
                 )
             })?;
         }
-        Ok(b.build())
+        Ok(b.build().filesystem().clone())
     }
 }

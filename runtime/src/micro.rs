@@ -240,6 +240,8 @@ impl Micro {
         // After the store above: an instance given back from now on sees the new generation.
         let stale = std::mem::take(&mut *self.warm.lock().unwrap());
         drop(stale);
+        // The build behind a reload may have replaced the code dir: new instances open it anew.
+        self.sandbox.reopen_mounts();
         generation
     }
 

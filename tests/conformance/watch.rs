@@ -122,3 +122,30 @@ async fn watch_rebuilds_and_swaps_without_dropping_requests() {
     assert_eq!(greeting(&srv).await, "Hello from web!\n");
     assert_eq!(count(&srv, "[web] reloaded"), 3, "{}", srv.stderr());
 }
+
+/// A build may replace the whole code dir (`rm -rf` and copy back): after the reload, `/app`
+/// is the new dir, not the removed one the old instances had open.
+#[tokio::test(flavor = "multi_thread")]
+async fn watch_reload_sees_a_code_dir_the_build_replaced() {
+    let app = AppDir::new(
+        r#"[app]
+name = "w"
+
+[[micro]]
+name = "web"
+component = "app.wasm"
+src = "code"
+build = 'cd .. && rm -rf code && cp -r next code'
+"#,
+    );
+    std::fs::copy(guest("probe"), app.path().join("app.wasm")).unwrap();
+    app.write("code/version.txt", "v1");
+    app.write("next/version.txt", "v2");
+    let srv = app.serve(&["--watch"]);
+    let version = || async { srv.get("/read?path=/app/version.txt").await.text() };
+    assert_eq!(version().await, "v1");
+
+    app.write("code/version.txt", "edited");
+    wait_for(&srv, "[web] reloaded (generation 2, ", 1, COMPILE);
+    assert_eq!(version().await, "v2");
+}

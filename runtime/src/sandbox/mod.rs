@@ -2,7 +2,8 @@
 //! its resource limits. `MicroSandbox` is built once per Micro and stamps out a fresh
 //! `WasiCtx` for every instance. The mounted dirs are opened once and shared by the
 //! instances (each gets the same open handles, as `openat` bases); they are reopened when the
-//! Micro goes to sleep, since `/tmp` is then recreated ([`MicroSandbox::reopen_mounts`]).
+//! Micro goes to sleep (`/tmp` is then recreated) and when it is reloaded (its build may have
+//! replaced the code dir): [`MicroSandbox::reopen_mounts`].
 //!
 //! It must not share any host state between Micros, and nothing from the host's own
 //! environment, arguments or stdio reaches a guest through it.

@@ -3,8 +3,8 @@
 //!
 //! The guest runs on the request's task until it sets its response head, then (when it is not
 //! done yet) in its own task so its body can keep streaming; the guest's future owns the
-//! timeout and decides whether the instance may be reused. This module
-//! must not route or authenticate: the front door has done that before calling [`invoke`].
+//! timeout and decides whether the instance may be reused. This module must not route or
+//! authenticate: the front door has done that before calling [`invoke`].
 
 use std::future::Future;
 use std::pin::Pin;

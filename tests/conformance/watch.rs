@@ -17,22 +17,22 @@ const COMPILE: Duration = Duration::from_secs(60);
 const RELOAD: Duration = Duration::from_secs(10);
 
 fn app() -> AppDir {
-    let app = AppDir::new(
-        r#"[app]
-name = "w"
-
-[limits]
-timeout = "10s"
-
-[[micro]]
-name = "web"
-component = "app.wasm"
-src = "code"
-build = 'cp "$(cat which)" ../app.wasm'
-"#,
+    let app = watched(
+        "[limits]\ntimeout = \"10s\"\n",
+        r#"cp "$(cat which)" ../app.wasm"#,
     );
-    std::fs::copy(guest("probe"), app.path().join("app.wasm")).unwrap();
     app.write("code/which", guest("probe").display().to_string());
+    app
+}
+
+/// An app of one Micro `web` serving `app.wasm` (the probe to begin with) from `code/`,
+/// rebuilt by `build`, with `extra` manifest text after `[app]`.
+fn watched(extra: &str, build: &str) -> AppDir {
+    let app = AppDir::new(&format!(
+        "[app]\nname = \"w\"\n\n{extra}\n[[micro]]\nname = \"web\"\ncomponent = \"app.wasm\"\n\
+         src = \"code\"\nbuild = '{build}'\n"
+    ));
+    std::fs::copy(guest("probe"), app.path().join("app.wasm")).unwrap();
     app
 }
 
@@ -127,18 +127,7 @@ async fn watch_rebuilds_and_swaps_without_dropping_requests() {
 /// is the new dir, not the removed one the old instances had open.
 #[tokio::test(flavor = "multi_thread")]
 async fn watch_reload_sees_a_code_dir_the_build_replaced() {
-    let app = AppDir::new(
-        r#"[app]
-name = "w"
-
-[[micro]]
-name = "web"
-component = "app.wasm"
-src = "code"
-build = 'cd .. && rm -rf code && cp -r next code'
-"#,
-    );
-    std::fs::copy(guest("probe"), app.path().join("app.wasm")).unwrap();
+    let app = watched("", "cd .. && rm -rf code && cp -r next code");
     app.write("code/version.txt", "v1");
     app.write("next/version.txt", "v2");
     let srv = app.serve(&["--watch"]);

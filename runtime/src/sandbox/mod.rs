@@ -68,8 +68,8 @@ impl MicroSandbox {
         Ok(opened)
     }
 
-    /// Opens the mounted dirs again (after `/tmp` was recreated); an error is logged and the
-    /// next instance tries again.
+    /// Opens the mounted dirs again (after `/tmp` was recreated, or a reload's build replaced
+    /// the code dir); an error is logged and the next instance tries again.
     pub fn reopen_mounts(&self) {
         let opened = self.open_mounts();
         if let Err(e) = &opened {

@@ -31,6 +31,7 @@
 //! metrics.rs         per-Micro counters, Prometheus text
 //! activity.rs        recent requests, errors and log lines for the dashboard
 //! logs.rs            per-Micro prefixed output and log files
+//! console.rs         the runtime's own log lines: lean text layout, batched stderr writes
 //! ```
 //!
 //! Tests can run the server in process: load a [`manifest::Manifest`], bind a
@@ -41,6 +42,7 @@ pub mod app;
 pub mod cache;
 pub mod cli;
 pub mod compile;
+pub mod console;
 pub mod engine;
 pub mod host_memory;
 pub mod invoke;

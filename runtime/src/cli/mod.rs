@@ -144,12 +144,15 @@ fn init_tracing(format: LogFormat) {
         .unwrap_or_else(|_| EnvFilter::new("info,wasmtime=warn,cranelift=warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(crate::console::Stderr)
         .with_target(false);
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
     match format {
+        // A person at a terminal gets colours; a pipe or file gets the lean layout.
+        LogFormat::Text if terminal => builder.with_ansi(true).compact().init(),
         LogFormat::Text => builder
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-            .compact()
+            .with_ansi(false)
+            .event_format(crate::console::Line)
             .init(),
         LogFormat::Json => builder
             .json()

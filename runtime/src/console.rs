@@ -1,0 +1,325 @@
+//! The runtime's own log lines on their way to stderr (SPEC §8): a lean text layout and
+//! batched writes from the connection workers.
+//!
+//! Every request writes an access line (`request micro=… status=…`), so at tens of thousands
+//! of requests a second the line is part of the request's cost. Two things keep it small:
+//! - [`Line`] lays out a text line with plain string pushes, in the default compact layout
+//!   without colours (`tracing-subscriber`'s formatter sends every field through `core::fmt`
+//!   and a per-character escaping writer). It escapes the same control characters.
+//! - [`Stderr`] lets a connection worker ([`worker_thread`]) append its lines to a buffer of
+//!   its own instead of writing each one: no lock is shared between workers and no write
+//!   call is made per line. The first line into an empty buffer wakes one flusher thread,
+//!   which waits [`FLUSH_EVERY`] and writes out every worker's lines, so a line reaches
+//!   stderr at most that much later, even while its worker stays busy. A buffer that passes
+//!   [`FLUSH_BYTES`] is written at once. Lines from other threads are written directly.
+//!
+//! Lines from one thread stay in order; lines from different threads may come out up to
+//! [`FLUSH_EVERY`] apart from the order they were written in. [`flush`] writes everything
+//! pending (the server calls it before it reports that it stopped); a process killed
+//! outright loses at most the last [`FLUSH_EVERY`] of worker lines. It must not format guest
+//! output (that is `logs`).
+
+use std::cell::RefCell;
+use std::fmt::{self, Write as _};
+use std::io::{self, Write as _};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::Thread;
+use std::time::Duration;
+
+use tracing::field::{Field, Visit};
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, MakeWriter};
+use tracing_subscriber::registry::LookupSpan;
+
+/// The longest a worker's line waits before it is written.
+pub const FLUSH_EVERY: Duration = Duration::from_millis(20);
+/// A worker's buffer is written at once when it holds this many bytes.
+pub const FLUSH_BYTES: usize = 64 * 1024;
+
+type Buffer = Arc<Mutex<Vec<u8>>>;
+
+/// Every worker's buffer, for the flusher.
+static BUFFERS: Mutex<Vec<Buffer>> = Mutex::new(Vec::new());
+/// The flusher thread, started with the first worker.
+static FLUSHER: OnceLock<Thread> = OnceLock::new();
+/// Set while a flush is due: the next line need not wake the flusher.
+static ARMED: AtomicBool = AtomicBool::new(false);
+
+thread_local! {
+    /// This thread's buffer, when it is a connection worker.
+    static OWN: RefCell<Option<Buffer>> = const { RefCell::new(None) };
+}
+
+/// Makes the calling thread a connection worker (see `server::workers`): its lines are
+/// buffered as described above.
+pub fn worker_thread() {
+    let buffer = Buffer::default();
+    lock(&BUFFERS).push(buffer.clone());
+    OWN.with(|own| *own.borrow_mut() = Some(buffer));
+    FLUSHER.get_or_init(|| {
+        std::thread::Builder::new()
+            .name("micro-wasm-log".into())
+            .spawn(|| {
+                loop {
+                    std::thread::park();
+                    std::thread::sleep(FLUSH_EVERY);
+                    ARMED.store(false, Ordering::SeqCst);
+                    flush();
+                }
+            })
+            .expect("starting the log flusher thread")
+            .thread()
+            .clone()
+    });
+}
+
+/// Writes every worker's pending lines to stderr.
+pub fn flush() {
+    let buffers = lock(&BUFFERS).clone();
+    for buffer in buffers {
+        write_out(&mut lock(&buffer));
+    }
+}
+
+fn write_out(bytes: &mut Vec<u8>) {
+    if !bytes.is_empty() {
+        let _ = io::stderr().lock().write_all(bytes);
+        bytes.clear();
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The `MakeWriter` for runtime logs: stderr, buffered on workers as described above.
+pub struct Stderr;
+
+impl<'a> MakeWriter<'a> for Stderr {
+    type Writer = Sink;
+    fn make_writer(&'a self) -> Sink {
+        Sink
+    }
+}
+
+/// One line's writer from [`Stderr`].
+pub struct Sink;
+
+impl io::Write for Sink {
+    fn write(&mut self, line: &[u8]) -> io::Result<usize> {
+        let buffered = OWN.with(|own| {
+            let own = own.borrow();
+            let Some(buffer) = own.as_ref() else {
+                return false;
+            };
+            let mut bytes = lock(buffer);
+            bytes.extend_from_slice(line);
+            if bytes.len() >= FLUSH_BYTES {
+                write_out(&mut bytes);
+            }
+            true
+        });
+        if !buffered {
+            io::stderr().write_all(line)?;
+        } else if !ARMED.swap(true, Ordering::SeqCst)
+            && let Some(flusher) = FLUSHER.get()
+        {
+            flusher.unpark();
+        }
+        Ok(line.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The text layout: `2026-11-29T07:48:30.915843Z  INFO request micro="m0" status=200`, the
+/// same as `tracing-subscriber`'s compact format without target or colours.
+pub struct Line;
+
+impl<S, N> FormatEvent<S, N> for Line
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        _ctx: &FmtContext<'_, S, N>,
+        mut w: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        SystemTime.format_time(&mut w)?;
+        w.write_str(match *event.metadata().level() {
+            Level::ERROR => " ERROR",
+            Level::WARN => "  WARN",
+            Level::INFO => "  INFO",
+            Level::DEBUG => " DEBUG",
+            Level::TRACE => " TRACE",
+        })?;
+        let mut fields = Fields {
+            w: &mut w,
+            result: Ok(()),
+        };
+        event.record(&mut fields);
+        fields.result?;
+        w.write_char('\n')
+    }
+}
+
+/// Writes ` message` and ` name=value` for each field, values as `{:?}` would show them.
+struct Fields<'a, 'w> {
+    w: &'a mut Writer<'w>,
+    result: fmt::Result,
+}
+
+impl Fields<'_, '_> {
+    fn put(&mut self, field: &Field, value: impl FnOnce(&mut Writer<'_>) -> fmt::Result) {
+        if self.result.is_err() {
+            return;
+        }
+        self.result = (|| {
+            self.w.write_char(' ')?;
+            if field.name() != "message" {
+                self.w.write_str(field.name())?;
+                self.w.write_char('=')?;
+            }
+            value(self.w)
+        })();
+    }
+}
+
+impl Visit for Fields<'_, '_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        let message = field.name() == "message";
+        self.put(field, |w| {
+            if message {
+                Escaped(w).write_str(value)
+            } else if value
+                .bytes()
+                .all(|b| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\')
+            {
+                w.write_char('"')?;
+                w.write_str(value)?;
+                w.write_char('"')
+            } else {
+                write!(Escaped(w), "{value:?}")
+            }
+        });
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.put(field, |w| write!(w, "{value}"));
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.put(field, |w| write!(w, "{value}"));
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.put(field, |w| w.write_str(if value { "true" } else { "false" }));
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.put(field, |w| write!(Escaped(w), "{value:?}"));
+    }
+}
+
+/// Passes text through, escaping the control characters a terminal could act on (ESC, BEL,
+/// BS, FF, DEL and the C1 range), as `tracing-subscriber` does.
+struct Escaped<'a, 'w>(&'a mut Writer<'w>);
+
+impl fmt::Write for Escaped<'_, '_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        // The C1 range is U+0080..=U+009F, which UTF-8 encodes as 0xC2 0x80..=0x9F.
+        let risky = |b: &u8| matches!(b, 0x1b | 0x07 | 0x08 | 0x0c | 0x7f | 0xc2);
+        if !s.as_bytes().iter().any(risky) {
+            return self.0.write_str(s);
+        }
+        for ch in s.chars() {
+            match ch {
+                '\x1b' | '\x07' | '\x08' | '\x0c' | '\x7f' => {
+                    write!(self.0, "\\x{:02x}", ch as u32)?
+                }
+                '\u{80}'..='\u{9f}' => write!(self.0, "\\u{{{:x}}}", ch as u32)?,
+                _ => self.0.write_char(ch)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex as StdMutex};
+
+    /// Captures what a subscriber with [`Line`] writes.
+    #[derive(Clone, Default)]
+    struct Capture(Arc<StdMutex<Vec<u8>>>);
+
+    impl io::Write for Capture {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn lines_of(emit: impl FnOnce(), lean: bool) -> String {
+        let out = Capture::default();
+        let sink = out.clone();
+        let builder = tracing_subscriber::fmt()
+            .with_writer(move || sink.clone())
+            .with_target(false)
+            .with_ansi(false);
+        if lean {
+            tracing::subscriber::with_default(builder.event_format(Line).finish(), emit);
+        } else {
+            tracing::subscriber::with_default(builder.compact().finish(), emit);
+        }
+        let bytes = out.0.lock().unwrap().clone();
+        String::from_utf8(bytes).unwrap()
+    }
+
+    /// Drops the timestamp, which differs between two runs.
+    fn without_time(text: &str) -> Vec<String> {
+        text.lines()
+            .map(|l| l.split_once(' ').map_or(l, |(_, rest)| rest).to_string())
+            .collect()
+    }
+
+    #[test]
+    fn line_matches_the_compact_layout() {
+        let emit = || {
+            let method = http::Method::POST;
+            tracing::info!(micro = "m0", %method, path = "/a b?x=\"1\"", status = 200u16, start = "warm", ms = 0.25, "request");
+            tracing::warn!(
+                micro = "m0",
+                failed = true,
+                delta = -3i64,
+                "over \x1b[31mlimit\u{85} {}",
+                7
+            );
+            tracing::error!("plain");
+            tracing::warn!(path = "/ünïcode\x07", "dbg");
+        };
+        let lean = lines_of(emit, true);
+        let compact = lines_of(emit, false);
+        assert_eq!(
+            without_time(&lean),
+            without_time(&compact),
+            "lean:\n{lean}\ncompact:\n{compact}"
+        );
+        assert!(
+            lean.contains(r#"INFO request micro="m0" method=POST path="/a b?x=\"1\"" status=200"#),
+            "{lean}"
+        );
+        assert!(lean.contains(r"over \x1b[31mlimit\u{85} 7"), "{lean}");
+    }
+}

@@ -23,6 +23,7 @@
 //! invoke.rs          one request through an instance, timeout, traps (S5, S6, S9)
 //! server/mod.rs      listener, hyper settings, graceful shutdown
 //! server/router.rs   longest-prefix routing, /__space/
+//! server/workers.rs  connection threads, each with its own current-thread runtime
 //! server/headers.rs  client IP, trusted proxies, Upgrade (S17, S18)
 //! server/body.rs     streaming payload limits (S9)
 //! server/errors.rs   JSON error shape and status codes

@@ -44,6 +44,32 @@ async fn s5_busy_loop_and_blocked_host_call_both_time_out() {
     );
 }
 
+/// With a single connection worker, a guest stuck in a loop shares that worker's thread with
+/// every other connection: they are still answered, and their access lines still reach
+/// stderr, while it runs (it yields at each epoch tick).
+#[tokio::test(flavor = "multi_thread")]
+async fn s5_a_looping_guest_does_not_stall_its_worker() {
+    let app = probe_app("timeout = \"3s\"", "");
+    let srv = std::sync::Arc::new(app.serve(&["--workers", "1"]));
+    let looping = {
+        let srv = srv.clone();
+        tokio::spawn(async move { srv.get("/loop").await.status })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let start = Instant::now();
+    still_serving(&srv).await;
+    let took = start.elapsed();
+    assert!(took < Duration::from_secs(1), "answered after {took:?}");
+    assert!(
+        srv.wait_output(Duration::from_secs(1), |o| o
+            .contains(r#"path="/status?code=200" status=200"#)),
+        "no access line while the loop runs:\n{}",
+        srv.stderr()
+    );
+    assert!(!looping.is_finished(), "the loop ended before its timeout");
+    assert_eq!(looping.await.unwrap(), 504);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn s6_memory_is_limited_per_execution() {
     let app = probe_app("memory = \"64MiB\"", "");

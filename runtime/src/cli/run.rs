@@ -31,6 +31,9 @@ pub struct RunArgs {
     /// Most client connections open at once; more wait in the OS backlog
     #[arg(long, default_value_t = 1024, value_name = "N")]
     max_connections: usize,
+    /// Threads that serve connections (default: one per core)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    workers: Option<u16>,
     /// Run each Micro's build command first
     #[arg(long)]
     build: bool,
@@ -72,8 +75,12 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
             app.name,
             app.micros.len()
         );
-        server::run(listener, app, args.max_connections, shutdown()).await?;
+        let workers = args
+            .workers
+            .map_or_else(server::workers::Workers::per_core, usize::from);
+        server::run(listener, app, args.max_connections, workers, shutdown()).await?;
         drop(watcher);
+        crate::console::flush();
         eprintln!("micro-wasm: stopped");
         Ok::<_, anyhow::Error>(())
     })?;

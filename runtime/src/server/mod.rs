@@ -11,6 +11,7 @@ pub mod dashboard;
 pub mod errors;
 pub mod headers;
 pub mod router;
+pub mod workers;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -45,6 +46,8 @@ const MAX_HEAD_BYTES: usize = 64 * 1024;
 /// stops accepting and scheduling, lets in-flight requests and action runs finish (bounded by
 /// the longest Micro timeout plus a second) and returns.
 ///
+/// Connections are served on `workers` threads of their own (see [`workers`]).
+///
 /// At most `max_connections` client connections are open at once: past that the listener
 /// waits (new clients queue in the OS backlog) until one closes. Idle keep-alive connections
 /// close after the header-read timeout, so idle clients cannot hold the slots for ever.
@@ -52,6 +55,7 @@ pub async fn run(
     listener: TcpListener,
     app: Arc<App>,
     max_connections: usize,
+    workers: usize,
     shutdown: impl Future<Output = ()>,
 ) -> Result<()> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -68,6 +72,7 @@ pub async fn run(
     tokio::pin!(shutdown);
     let slots = Arc::new(tokio::sync::Semaphore::new(max_connections.max(1)));
     let mut warned_full: Option<Instant> = None;
+    let workers = workers::Workers::start(workers)?;
     loop {
         if slots.available_permits() == 0
             && warned_full.is_none_or(|at| at.elapsed() > Duration::from_secs(10))
@@ -94,18 +99,34 @@ pub async fn run(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
+        // The socket moves to its worker's reactor, so its wake-ups stay on that thread.
+        let stream = match stream.into_std() {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(%peer, "cannot hand the connection to a worker: {e}");
+                continue;
+            }
+        };
         let app = app.clone();
-        let service = hyper::service::service_fn(move |req| {
-            let app = app.clone();
-            async move { Ok::<_, Infallible>(handle(&app, peer, req).await) }
-        });
-        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-        let conn = graceful.watch(conn.into_owned());
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
+        workers.spawn(async move {
+            let _slot = slot;
+            let stream = match tokio::net::TcpStream::from_std(stream) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(%peer, "cannot register the connection on its worker: {e}");
+                    return;
+                }
+            };
+            let service = hyper::service::service_fn(move |req| {
+                let app = app.clone();
+                async move { Ok::<_, Infallible>(handle(&app, peer, req).await) }
+            });
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+            if let Err(e) = watcher.watch(conn.into_owned()).await {
                 tracing::debug!(%peer, "connection ended: {e}");
             }
-            drop(slot);
         });
     }
     drop(listener);
@@ -123,6 +144,8 @@ pub async fn run(
     }
     drop(scheduler);
     sleeper.abort();
+    // Stopping the workers joins their threads: off the executor.
+    let _ = tokio::task::spawn_blocking(move || drop(workers)).await;
     Ok(())
 }
 

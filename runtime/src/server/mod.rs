@@ -196,13 +196,15 @@ async fn handle(app: &App, peer: SocketAddr, req: Request<Incoming>) -> Response
         }
     };
     let took = started.elapsed();
+    // Milliseconds to the microsecond: `ms=1.294`, not `ms=1.2943069999999999`.
+    let ms = took.as_micros() as f64 / 1000.0;
     let status = response.status().as_u16();
     if let Some(m) = micro {
         m.metrics
             .record(status, took, error.as_ref().map(|e| e.kind));
         let outcome = Outcome {
             status,
-            ms: took.as_secs_f64() * 1000.0,
+            ms,
             cold,
             error: error
                 .as_ref()
@@ -216,7 +218,7 @@ async fn handle(app: &App, peer: SocketAddr, req: Request<Incoming>) -> Response
         path,
         status,
         start = if cold { "cold" } else { "warm" },
-        ms = took.as_secs_f64() * 1000.0,
+        ms,
         "request"
     );
     response

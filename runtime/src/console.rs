@@ -6,24 +6,23 @@
 //! - [`Line`] lays out a text line with plain string pushes, in the default compact layout
 //!   without colours (`tracing-subscriber`'s formatter sends every field through `core::fmt`
 //!   and a per-character escaping writer). It escapes the same control characters.
-//! - [`Stderr`] lets a connection worker ([`worker_thread`]) append its lines to a buffer of
-//!   its own instead of writing each one: no lock is shared between workers and no write
-//!   call is made per line. The first line into an empty buffer wakes one flusher thread,
-//!   which waits [`FLUSH_EVERY`] and writes out every worker's lines, so a line reaches
-//!   stderr at most that much later, even while its worker stays busy. A buffer that passes
-//!   [`FLUSH_BYTES`] is written at once. Lines from other threads are written directly.
+//! - [`Stderr`] lets connection workers ([`worker_thread`]) append their lines to one shared
+//!   buffer (a short lock around a copy) instead of writing each one. The first line into an
+//!   empty buffer wakes one flusher thread, which waits [`FLUSH_EVERY`] and writes the whole
+//!   buffer in one call, so a line reaches stderr at most that much later, even while its
+//!   worker stays busy. A buffer that passes [`FLUSH_BYTES`] is written at once. Once a worker
+//!   exists, a line from any other thread is appended too and written at once with
+//!   everything before it, so lines keep the order they were written in.
 //!
-//! Lines from one thread stay in order; lines from different threads may come out up to
-//! [`FLUSH_EVERY`] apart from the order they were written in. [`flush`] writes everything
-//! pending (the server calls it before it reports that it stopped); a process killed
-//! outright loses at most the last [`FLUSH_EVERY`] of worker lines. It must not format guest
-//! output (that is `logs`).
+//! [`flush`] writes everything pending (the server calls it before it reports that it
+//! stopped); a process killed outright loses at most the last [`FLUSH_EVERY`] of worker
+//! lines. It must not format guest output (that is `logs`).
 
-use std::cell::RefCell;
+use std::cell::Cell;
 use std::fmt::{self, Write as _};
 use std::io::{self, Write as _};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Mutex, OnceLock};
 use std::thread::Thread;
 use std::time::Duration;
 
@@ -36,29 +35,28 @@ use tracing_subscriber::registry::LookupSpan;
 
 /// The longest a worker's line waits before it is written.
 pub const FLUSH_EVERY: Duration = Duration::from_millis(20);
-/// A worker's buffer is written at once when it holds this many bytes.
+/// The buffer is written at once when it holds this many bytes.
 pub const FLUSH_BYTES: usize = 64 * 1024;
 
-type Buffer = Arc<Mutex<Vec<u8>>>;
-
-/// Every worker's buffer, for the flusher.
-static BUFFERS: Mutex<Vec<Buffer>> = Mutex::new(Vec::new());
+/// Lines not yet written, oldest first.
+static PENDING: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+/// Set by the first worker: from then on every line goes through [`PENDING`].
+static BATCHING: AtomicBool = AtomicBool::new(false);
 /// The flusher thread, started with the first worker.
 static FLUSHER: OnceLock<Thread> = OnceLock::new();
 /// Set while a flush is due: the next line need not wake the flusher.
 static ARMED: AtomicBool = AtomicBool::new(false);
 
 thread_local! {
-    /// This thread's buffer, when it is a connection worker.
-    static OWN: RefCell<Option<Buffer>> = const { RefCell::new(None) };
+    /// Set on connection worker threads.
+    static WORKER: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Makes the calling thread a connection worker (see `server::workers`): its lines are
-/// buffered as described above.
+/// batched as described above.
 pub fn worker_thread() {
-    let buffer = Buffer::default();
-    lock(&BUFFERS).push(buffer.clone());
-    OWN.with(|own| *own.borrow_mut() = Some(buffer));
+    WORKER.with(|w| w.set(true));
+    BATCHING.store(true, Ordering::SeqCst);
     FLUSHER.get_or_init(|| {
         std::thread::Builder::new()
             .name("micro-wasm-log".into())
@@ -76,18 +74,20 @@ pub fn worker_thread() {
     });
 }
 
-/// Writes every worker's pending lines to stderr.
+/// Writes every pending line to stderr.
 pub fn flush() {
-    let buffers = lock(&BUFFERS).clone();
-    for buffer in buffers {
-        write_out(&mut lock(&buffer));
+    // Holding stderr first keeps two flushes from writing their batches out of order.
+    let mut stderr = io::stderr().lock();
+    let mut bytes = std::mem::take(&mut *lock(&PENDING));
+    if bytes.is_empty() {
+        return;
     }
-}
-
-fn write_out(bytes: &mut Vec<u8>) {
-    if !bytes.is_empty() {
-        let _ = io::stderr().lock().write_all(bytes);
-        bytes.clear();
+    let _ = stderr.write_all(&bytes);
+    bytes.clear();
+    // Keep the allocation for the next batch when nothing new came meanwhile.
+    let mut pending = lock(&PENDING);
+    if pending.is_empty() {
+        std::mem::swap(&mut *pending, &mut bytes);
     }
 }
 
@@ -95,7 +95,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// The `MakeWriter` for runtime logs: stderr, buffered on workers as described above.
+/// The `MakeWriter` for runtime logs: stderr, batched as described above.
 pub struct Stderr;
 
 impl<'a> MakeWriter<'a> for Stderr {
@@ -110,20 +110,17 @@ pub struct Sink;
 
 impl io::Write for Sink {
     fn write(&mut self, line: &[u8]) -> io::Result<usize> {
-        let buffered = OWN.with(|own| {
-            let own = own.borrow();
-            let Some(buffer) = own.as_ref() else {
-                return false;
-            };
-            let mut bytes = lock(buffer);
-            bytes.extend_from_slice(line);
-            if bytes.len() >= FLUSH_BYTES {
-                write_out(&mut bytes);
-            }
-            true
-        });
-        if !buffered {
+        if !BATCHING.load(Ordering::Relaxed) {
             io::stderr().write_all(line)?;
+            return Ok(line.len());
+        }
+        let full = {
+            let mut pending = lock(&PENDING);
+            pending.extend_from_slice(line);
+            pending.len() >= FLUSH_BYTES
+        };
+        if full || !WORKER.with(Cell::get) {
+            flush();
         } else if !ARMED.swap(true, Ordering::SeqCst)
             && let Some(flusher) = FLUSHER.get()
         {

@@ -23,7 +23,7 @@ use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
-use crate::micro::{Busy, Micro};
+use crate::micro::{Busy, Instance, Micro};
 use crate::sandbox::limits::LimitHit;
 use crate::server::body::{self, LimitedRequest, ResponseBody};
 use crate::server::errors::{ErrorKind, HttpError};
@@ -43,15 +43,17 @@ enum Outcome {
     TimedOut,
 }
 
-/// What the front door learns about an invocation besides its response.
+/// An invocation's response (or error) and whether an instance was made for it.
 pub struct Served {
-    pub response: Response<ResponseBody>,
+    pub result: Result<Response<ResponseBody>, HttpError>,
+    /// A cold start, also when the request then failed: the access line and the cold-start
+    /// counter must agree.
     pub cold: bool,
 }
 
 /// Runs `req` (already routed: its URI carries the Micro-relative path and an authority)
 /// through an instance of `micro`. Every failure becomes an [`HttpError`] naming the Micro.
-pub async fn invoke<B>(micro: &Arc<Micro>, busy: Busy, req: Request<B>) -> Result<Served, HttpError>
+pub async fn invoke<B>(micro: &Arc<Micro>, busy: Busy, req: Request<B>) -> Served
 where
     B: Body<Data = Bytes> + Send + Unpin + 'static,
     B::Error: Into<wasmtime_wasi_http::Error>,
@@ -61,23 +63,50 @@ where
     if let Some(len) = content_length(req.headers())
         && len > limits.payload
     {
-        return Err(HttpError::new(
+        let e = HttpError::new(
             ErrorKind::RequestTooLarge,
             Some(name),
             format!(
                 "request body of {len} bytes exceeds the payload limit of {} bytes",
                 limits.payload
             ),
-        ));
+        );
+        return Served {
+            result: Err(e),
+            cold: false,
+        };
     }
     let started = Instant::now();
-    let (mut inst, cold) = micro.instance().await.map_err(|e| {
-        HttpError::new(
-            ErrorKind::Internal,
-            Some(name),
-            format!("cannot instantiate: {e:#}"),
-        )
-    })?;
+    match micro.instance().await {
+        Ok((inst, cold)) => Served {
+            result: call(micro, busy, req, inst, started).await,
+            cold,
+        },
+        Err(e) => Served {
+            result: Err(HttpError::new(
+                ErrorKind::Internal,
+                Some(name),
+                format!("cannot instantiate: {e:#}"),
+            )),
+            cold: true,
+        },
+    }
+}
+
+/// The guest's part of [`invoke`]: `inst` handles `req`, within the timeout from `started`.
+async fn call<B>(
+    micro: &Arc<Micro>,
+    busy: Busy,
+    req: Request<B>,
+    mut inst: Instance,
+    started: Instant,
+) -> Result<Response<ResponseBody>, HttpError>
+where
+    B: Body<Data = Bytes> + Send + Unpin + 'static,
+    B::Error: Into<wasmtime_wasi_http::Error>,
+{
+    let name = micro.name.as_str();
+    let limits = &micro.limits;
     inst.store.data_mut().deadline = started + limits.timeout;
     inst.store.set_epoch_deadline(1);
     inst.store.data_mut().limiter.hit = None;
@@ -140,7 +169,7 @@ where
     if too_large.load(Ordering::Acquire) {
         return Err(request_too_large(name, limits.payload));
     }
-    let response = finish_response(
+    finish_response(
         name,
         limits.payload,
         head,
@@ -148,8 +177,7 @@ where
         timeout,
         task,
     )
-    .await?;
-    Ok(Served { response, cold })
+    .await
 }
 
 fn request_too_large(micro: &str, limit: u64) -> HttpError {

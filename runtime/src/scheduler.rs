@@ -109,11 +109,11 @@ pub async fn deliver(micro: &Arc<Micro>, action_id: &str, authority: &str) -> De
             ),
         ));
     };
-    let served = match invoke(micro, busy, req).await {
-        Ok(served) => served,
+    let response = match invoke(micro, busy, req).await.result {
+        Ok(response) => response,
         Err(e) => return Delivery::from_error(&e),
     };
-    let (parts, body) = served.response.into_parts();
+    let (parts, body) = response.into_parts();
     let status = parts.status.as_u16();
     // The guest task's own timeout ends a stalled body; this only guards against a bug there.
     let bound = micro.limits.timeout + Duration::from_secs(1);

@@ -320,7 +320,6 @@ async fn metrics_count_requests_errors_and_state_in_prometheus_text() {
         "micro_wasm_requests_total{micro=\"api\",status=\"502\"} 1",
         "micro_wasm_errors_total{micro=\"api\",kind=\"trap\"} 1",
         "micro_wasm_request_duration_seconds_count{micro=\"api\"} 4",
-        "micro_wasm_cold_starts_total{micro=\"api\"} 1",
         "micro_wasm_awake{micro=\"web\"} 0",
         "# TYPE micro_wasm_request_duration_seconds histogram",
     ] {
@@ -342,6 +341,30 @@ async fn metrics_count_requests_errors_and_state_in_prometheus_text() {
         srv.wait_output(Duration::from_secs(2), logged),
         "{}",
         srv.stderr()
+    );
+    // Cold starts are the requests that made an instance: the first one, plus any that came
+    // while the previous guest was still finishing on a busy machine. The access lines say
+    // which; the counter must agree with them.
+    let api_lines = |o: &str| {
+        o.lines()
+            .filter(|l| l.contains(" request ") && l.contains("micro=\"api\""))
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    assert!(srv.wait_output(Duration::from_secs(2), |o| api_lines(o).len() == 4));
+    let cold = api_lines(&srv.stderr())
+        .iter()
+        .filter(|l| l.contains("start=\"cold\""))
+        .count();
+    assert!(
+        cold >= 1,
+        "the first request was not cold:\n{}",
+        srv.stderr()
+    );
+    let line = format!("micro_wasm_cold_starts_total{{micro=\"api\"}} {cold}");
+    assert!(
+        text.lines().any(|l| l == line),
+        "missing `{line}` in:\n{text}"
     );
 }
 

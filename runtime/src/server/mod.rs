@@ -295,10 +295,8 @@ async fn route<'a>(
                 );
                 return (Err(e), routed, false);
             };
-            match invoke(m, busy, req).await {
-                Ok(served) => (Ok(served.response), routed, served.cold),
-                Err(e) => (Err(e), routed, false),
-            }
+            let served = invoke(m, busy, req).await;
+            (served.result, routed, served.cold)
         }
     }
 }

@@ -40,9 +40,8 @@ pub const FLUSH_BYTES: usize = 64 * 1024;
 
 /// Lines not yet written, oldest first.
 static PENDING: Mutex<Vec<u8>> = Mutex::new(Vec::new());
-/// Set by the first worker: from then on every line goes through [`PENDING`].
-static BATCHING: AtomicBool = AtomicBool::new(false);
-/// The flusher thread, started with the first worker.
+/// The flusher thread, started with the first worker: from then on every line goes through
+/// [`PENDING`].
 static FLUSHER: OnceLock<Thread> = OnceLock::new();
 /// Set while a flush is due: the next line need not wake the flusher.
 static ARMED: AtomicBool = AtomicBool::new(false);
@@ -56,7 +55,6 @@ thread_local! {
 /// batched as described above.
 pub fn worker_thread() {
     WORKER.with(|w| w.set(true));
-    BATCHING.store(true, Ordering::SeqCst);
     FLUSHER.get_or_init(|| {
         std::thread::Builder::new()
             .name("micro-wasm-log".into())
@@ -110,10 +108,10 @@ pub struct Sink;
 
 impl io::Write for Sink {
     fn write(&mut self, line: &[u8]) -> io::Result<usize> {
-        if !BATCHING.load(Ordering::Relaxed) {
+        let Some(flusher) = FLUSHER.get() else {
             io::stderr().write_all(line)?;
             return Ok(line.len());
-        }
+        };
         let full = {
             let mut pending = lock(&PENDING);
             pending.extend_from_slice(line);
@@ -121,9 +119,7 @@ impl io::Write for Sink {
         };
         if full || !WORKER.with(Cell::get) {
             flush();
-        } else if !ARMED.swap(true, Ordering::SeqCst)
-            && let Some(flusher) = FLUSHER.get()
-        {
+        } else if !ARMED.swap(true, Ordering::SeqCst) {
             flusher.unpark();
         }
         Ok(line.len())

@@ -23,6 +23,23 @@ async fn s11_reuse_false_gives_a_fresh_instance_per_request() {
     }
 }
 
+/// A request that made an instance and then failed is still a cold start: its access line
+/// says so, as the cold-start counter counts it.
+#[tokio::test(flavor = "multi_thread")]
+async fn s11_a_cold_start_that_fails_is_logged_cold() {
+    let app = probe_app("", "");
+    let srv = app.serve(&[]);
+    srv.get("/panic")
+        .await
+        .assert_error(502, "trap", Some("probe"));
+    assert!(
+        srv.wait_output(Duration::from_secs(2), |o| o
+            .contains(r#"path="/panic" status=502 start="cold""#)),
+        "{}",
+        srv.stderr()
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn s11_a_trapped_instance_is_never_reused() {
     let app = probe_app("", "");

@@ -19,26 +19,28 @@ use tokio::sync::oneshot;
 /// The running workers; dropping them stops each runtime (cancelling what is left on it)
 /// and joins its thread.
 pub struct Workers {
-    handles: Vec<Handle>,
+    running: Vec<Worker>,
     next: AtomicUsize,
-    running: Vec<(oneshot::Sender<()>, JoinHandle<()>)>,
+}
+
+/// One worker: its runtime's handle, the sender that stops it, and its thread.
+struct Worker {
+    handle: Handle,
+    stop: oneshot::Sender<()>,
+    thread: JoinHandle<()>,
 }
 
 impl Workers {
     /// Starts `n` workers (at least one).
     pub fn start(n: usize) -> Result<Workers> {
-        let mut workers = Workers {
-            handles: Vec::new(),
-            next: AtomicUsize::new(0),
-            running: Vec::new(),
-        };
+        let mut running = Vec::new();
         for i in 0..n.max(1) {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .context("starting a connection worker's tokio runtime")?;
+            let handle = runtime.handle().clone();
             let (stop, stopped) = oneshot::channel::<()>();
-            workers.handles.push(runtime.handle().clone());
             let thread = std::thread::Builder::new()
                 .name(format!("micro-wasm-conn-{i}"))
                 .spawn(move || {
@@ -46,12 +48,18 @@ impl Workers {
                     runtime.block_on(async {
                         let _ = stopped.await;
                     });
-                    crate::console::flush();
                 })
                 .context("starting a connection worker thread")?;
-            workers.running.push((stop, thread));
+            running.push(Worker {
+                handle,
+                stop,
+                thread,
+            });
         }
-        Ok(workers)
+        Ok(Workers {
+            running,
+            next: AtomicUsize::new(0),
+        })
     }
 
     /// One worker per available core: the default for `run --workers`.
@@ -61,16 +69,16 @@ impl Workers {
 
     /// Runs `task` on the next worker in turn.
     pub fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
-        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.handles.len();
-        self.handles[i].spawn(task);
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.running.len();
+        self.running[i].handle.spawn(task);
     }
 }
 
 impl Drop for Workers {
     fn drop(&mut self) {
-        for (stop, thread) in self.running.drain(..) {
-            let _ = stop.send(());
-            let _ = thread.join();
+        for worker in self.running.drain(..) {
+            let _ = worker.stop.send(());
+            let _ = worker.thread.join();
         }
     }
 }

@@ -10,12 +10,12 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::task::Poll;
+use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{Request, Response, header};
-use http_body::Body;
+use http_body::{Body, Frame};
 use http_body_util::{BodyExt, Limited};
 use tokio::sync::oneshot;
 use wasmtime::Trap;
@@ -248,9 +248,14 @@ async fn finish_response(
     };
     match content_length(&parts.headers) {
         Some(len) if len > limit => Err(too_large(len.to_string())),
-        Some(_) => {
+        Some(len) => {
             let body = Limited::new(guest_body, limit as usize).map_err(|e| e as body::BoxError);
-            Ok(Response::from_parts(parts, body.boxed_unsync()))
+            let body = match task {
+                // The common case: the guest returned before its head was answered.
+                Guest::Done(Outcome::Finished) => body.boxed_unsync(),
+                task => UntilReturned::new(body, len, task, micro, timeout).boxed_unsync(),
+            };
+            Ok(Response::from_parts(parts, body))
         }
         None => {
             let collected = tokio::time::timeout_at(
@@ -286,6 +291,95 @@ async fn finish_response(
                 Err(_) => Err(outcome_error(micro, timeout, Outcome::TimedOut)),
             }
         }
+    }
+}
+
+/// A streamed response body whose last bytes wait until the guest's call has returned. A
+/// client that reads a whole response and sends its next request then finds the instance back
+/// in the pool, as under Lambda, where a response leaves only when the handler returns (S11:
+/// globals survive between sequential requests). A call that ends badly after the head was
+/// sent (trap, timeout) cuts the body short with an error instead of completing it.
+struct UntilReturned<B> {
+    inner: B,
+    /// Bytes still due under the declared Content-Length.
+    remaining: u64,
+    /// The guest's call, until its outcome has been taken.
+    task: Option<Guest>,
+    /// Set once the body is complete: `last` (the frame that completed it, if any) waits for
+    /// `task`.
+    complete: bool,
+    last: Option<Frame<Bytes>>,
+    micro: String,
+    timeout: Duration,
+}
+
+impl<B> UntilReturned<B> {
+    fn new(inner: B, len: u64, task: Guest, micro: &str, timeout: Duration) -> Self {
+        UntilReturned {
+            inner,
+            remaining: len,
+            task: Some(task),
+            complete: false,
+            last: None,
+            micro: micro.to_owned(),
+            timeout,
+        }
+    }
+}
+
+impl<B> Body for UntilReturned<B>
+where
+    B: Body<Data = Bytes, Error = body::BoxError> + Unpin,
+{
+    type Data = Bytes;
+    type Error = body::BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, body::BoxError>>> {
+        let this = &mut *self;
+        loop {
+            if this.complete {
+                if let Some(task) = this.task.take() {
+                    let outcome = match task {
+                        Guest::Done(outcome) => outcome,
+                        Guest::Running(mut handle) => match Pin::new(&mut handle).poll(cx) {
+                            Poll::Ready(joined) => joined.unwrap_or(Outcome::TimedOut),
+                            Poll::Pending => {
+                                this.task = Some(Guest::Running(handle));
+                                return Poll::Pending;
+                            }
+                        },
+                    };
+                    if !matches!(outcome, Outcome::Finished) {
+                        this.last = None;
+                        let e = outcome_error(&this.micro, this.timeout, outcome);
+                        tracing::warn!(micro = %this.micro, error = %e.message, "response cut short");
+                        return Poll::Ready(Some(Err(Box::new(e))));
+                    }
+                }
+                return Poll::Ready(this.last.take().map(Ok));
+            }
+            match ready!(Pin::new(&mut this.inner).poll_frame(cx)) {
+                Some(Ok(frame)) => {
+                    if let Some(data) = frame.data_ref() {
+                        this.remaining = this.remaining.saturating_sub(data.len() as u64);
+                    }
+                    if this.remaining > 0 || this.task.is_none() {
+                        return Poll::Ready(Some(Ok(frame)));
+                    }
+                    this.last = Some(frame);
+                    this.complete = true;
+                }
+                None => this.complete = true,
+                Some(Err(e)) => return Poll::Ready(Some(Err(e))),
+            }
+        }
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
     }
 }
 

@@ -5,13 +5,26 @@ use std::time::Duration;
 
 use crate::harness::probe_app;
 
-#[tokio::test(flavor = "multi_thread")]
-async fn s11_warm_instance_keeps_globals_between_requests() {
+/// Sequential requests to `path` (a `/counter` route) count 1, 2, 3: one warm instance.
+async fn counts_on_one_instance(path: &str) {
     let app = probe_app("", "");
     let srv = app.serve(&[]);
     for want in ["1", "2", "3"] {
-        assert_eq!(srv.get("/counter").await.text(), want);
+        assert_eq!(srv.get(path).await.text(), want, "{path}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn s11_warm_instance_keeps_globals_between_requests() {
+    counts_on_one_instance("/counter").await;
+}
+
+/// A guest that goes on working after its response is complete keeps its instance: the
+/// response's last bytes leave only when `handle` returns, so the next request finds the
+/// instance back in the pool (as under Lambda) instead of racing it to a fresh one.
+#[tokio::test(flavor = "multi_thread")]
+async fn s11_a_guest_working_after_its_response_keeps_its_instance() {
+    counts_on_one_instance("/counter?linger_ms=40").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -44,6 +44,36 @@ async fn s5_busy_loop_and_blocked_host_call_both_time_out() {
     );
 }
 
+/// A guest that completes its response and then overruns its timeout does not get a complete
+/// response out: its last bytes wait for `handle` to return, the timeout cuts the body short,
+/// and its instance is not reused.
+#[tokio::test(flavor = "multi_thread")]
+async fn s5_a_timeout_after_the_response_cuts_the_body_short() {
+    let app = probe_app("timeout = \"500ms\"", "");
+    let srv = app.serve(&[]);
+    let start = Instant::now();
+    let r = srv.get("/counter?linger_ms=60000").await;
+    let took = start.elapsed();
+    assert_eq!(r.status, 200, "the head was sent before the timeout");
+    assert_eq!(
+        r.text(),
+        "",
+        "a body completed by a guest that then timed out"
+    );
+    assert!(
+        (Duration::from_millis(500)..Duration::from_millis(1500)).contains(&took),
+        "cut after {took:?}"
+    );
+    assert_eq!(srv.get("/counter").await.text(), "1");
+    still_serving(&srv).await;
+    assert!(
+        srv.wait_output(Duration::from_secs(2), |o| o.contains("response cut short")
+            && o.contains("timeout of 500ms")),
+        "{}",
+        srv.stderr()
+    );
+}
+
 /// With a single connection worker, a guest stuck in a loop shares that worker's thread with
 /// every other connection: they are still answered, and their access lines still reach
 /// stderr, while it runs (it yields at each epoch tick).

@@ -24,9 +24,13 @@ pub fn busy_loop(_: &Req) -> Outcome {
 
 /// `GET /sleep?ms=N`: blocks inside a host call (a monotonic-clock pollable).
 pub fn sleep(req: &Req) -> Outcome {
-    let ms = req.number("ms", None)?;
-    monotonic_clock::subscribe_duration(ms.saturating_mul(1_000_000)).block();
+    pause(req.number("ms", None)?);
     Ok(Reply::text(200, "slept"))
+}
+
+/// Blocks for `ms` milliseconds in a host call.
+pub fn pause(ms: u64) {
+    monotonic_clock::subscribe_duration(ms.saturating_mul(1_000_000)).block();
 }
 
 /// N MiB as a byte count the guest can address, or None when it does not fit wasm32.

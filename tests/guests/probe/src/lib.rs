@@ -89,6 +89,10 @@ impl Guest for Probe {
             None => Reply::text(404, "no such probe route\n"),
         };
         reply::send(reply, out);
+        // `?linger_ms=N` on any route: go on working N ms after the response is complete.
+        if let Ok(ms @ 1..) = req.number("linger_ms", Some(0)) {
+            hostile::pause(ms);
+        }
     }
 }
 

@@ -18,7 +18,7 @@
 //! stopped); a process killed outright loses at most the last [`FLUSH_EVERY`] of worker
 //! lines. It must not format guest output (that is `logs`).
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::fmt::{self, Write as _};
 use std::io::{self, Write as _};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -29,7 +29,6 @@ use std::time::Duration;
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::fmt::format::Writer;
-use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, MakeWriter};
 use tracing_subscriber::registry::LookupSpan;
 
@@ -145,7 +144,7 @@ where
         mut w: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
-        SystemTime.format_time(&mut w)?;
+        write_time(&mut w)?;
         w.write_str(match *event.metadata().level() {
             Level::ERROR => " ERROR",
             Level::WARN => "  WARN",
@@ -161,6 +160,69 @@ where
         fields.result?;
         w.write_char('\n')
     }
+}
+
+thread_local! {
+    /// The second of this thread's last line, as a Unix time and as text
+    /// (`2026-11-29T07:48:30`): most lines reuse it.
+    static SECOND: RefCell<(i64, String)> = const { RefCell::new((i64::MIN, String::new())) };
+}
+
+/// Writes the time as `tracing-subscriber`'s `SystemTime` does (`2026-11-29T07:48:30.915843Z`),
+/// formatting the date and time of day once a second.
+fn write_time(w: &mut Writer<'_>) -> fmt::Result {
+    let now = chrono::Utc::now();
+    let second = now.timestamp();
+    SECOND.with_borrow_mut(|(cached, text)| {
+        if *cached != second {
+            text.clear();
+            write!(text, "{}", now.format("%Y-%m-%dT%H:%M:%S"))?;
+            *cached = second;
+        }
+        w.write_str(text)?;
+        w.write_char('.')?;
+        w.write_str(digits::<6>(now.timestamp_subsec_micros()).as_str())?;
+        w.write_char('Z')
+    })
+}
+
+/// `n` as exactly `N` decimal digits, zero-padded on the left (higher digits are dropped).
+fn digits<const N: usize>(mut n: u32) -> Digits<N> {
+    let mut d = [b'0'; N];
+    for slot in d.iter_mut().rev() {
+        *slot = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    Digits(d)
+}
+
+struct Digits<const N: usize>([u8; N]);
+
+impl<const N: usize> Digits<N> {
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).expect("ASCII digits")
+    }
+}
+
+/// Writes `value` as `{:?}` would when it is a whole number of thousandths below a billion
+/// (the access line's `ms`, rounded to the microsecond), without the float formatting
+/// machinery; `None` for any other value.
+fn write_thousandths(w: &mut Writer<'_>, value: f64) -> Option<fmt::Result> {
+    if !(0.0..1e9).contains(&value) {
+        return None;
+    }
+    let n = (value * 1000.0).round() as u64;
+    if n as f64 / 1000.0 != value {
+        return None;
+    }
+    let fraction = digits::<3>((n % 1000) as u32);
+    let fraction = fraction.as_str().trim_end_matches('0');
+    Some(write!(
+        w,
+        "{}.{}",
+        n / 1000,
+        if fraction.is_empty() { "0" } else { fraction }
+    ))
 }
 
 /// Writes ` message` and ` name=value` for each field, values as `{:?}` would show them.
@@ -210,6 +272,12 @@ impl Visit for Fields<'_, '_> {
 
     fn record_i64(&mut self, field: &Field, value: i64) {
         self.put(field, |w| write!(w, "{value}"));
+    }
+
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.put(field, |w| {
+            write_thousandths(w, value).unwrap_or_else(|| write!(w, "{value:?}"))
+        });
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
@@ -285,6 +353,52 @@ mod tests {
         text.lines()
             .map(|l| l.split_once(' ').map_or(l, |(_, rest)| rest).to_string())
             .collect()
+    }
+
+    fn written(f: impl FnOnce(&mut Writer<'_>) -> fmt::Result) -> String {
+        let mut text = String::new();
+        f(&mut Writer::new(&mut text)).unwrap();
+        text
+    }
+
+    #[test]
+    fn thousandths_are_written_as_debug_writes_them() {
+        let whole = (0..200_000u64).chain([999_999, 1_000_000, 123_456_789, 999_999_999_999]);
+        for n in whole {
+            let value = n as f64 / 1000.0;
+            let mut text = String::new();
+            let result = write_thousandths(&mut Writer::new(&mut text), value);
+            assert!(matches!(result, Some(Ok(()))), "{value:?}");
+            assert_eq!(text, format!("{value:?}"));
+        }
+        for value in [
+            0.1 + 0.2,
+            1.0e-4,
+            2.5e-7,
+            -1.0,
+            1e9,
+            f64::NAN,
+            f64::INFINITY,
+        ] {
+            assert!(
+                write_thousandths(&mut Writer::new(&mut String::new()), value).is_none(),
+                "{value:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn time_has_the_system_time_layout() {
+        use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
+        let theirs = written(|w| SystemTime.format_time(w));
+        for _ in 0..3 {
+            let ours = written(write_time);
+            let shape = |t: &str| t.replace(|c: char| c.is_ascii_digit(), "0");
+            assert_eq!(shape(&ours), shape(&theirs), "{ours} vs {theirs}");
+            let at = chrono::DateTime::parse_from_rfc3339(&ours).unwrap();
+            let off = chrono::Utc::now().signed_duration_since(at);
+            assert!(off.num_seconds().abs() < 5, "{ours} is {off} away");
+        }
     }
 
     #[test]

@@ -146,24 +146,24 @@ impl Activity {
             }
             None => None,
         };
+        let error = error.map(|(error, message)| ErrorRecord {
+            time,
+            path: path.clone(),
+            status: outcome.status,
+            error,
+            message,
+        });
         let request = RequestRecord {
             time,
             method: method.to_string(),
-            path: path.clone(),
+            path,
             status: outcome.status,
             ms: (outcome.ms * 10.0).round() / 10.0,
             start: if outcome.cold { "cold" } else { "warm" },
         };
         let mut rings = self.rings.lock().unwrap();
         push_bounded(&mut rings.requests, request);
-        if let Some((error, message)) = error {
-            let record = ErrorRecord {
-                time,
-                path,
-                status: outcome.status,
-                error,
-                message,
-            };
+        if let Some(record) = error {
             push_bounded(&mut rings.errors, record);
         }
     }

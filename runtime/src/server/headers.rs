@@ -99,6 +99,30 @@ fn canonical_net(net: ipnet::IpNet) -> ipnet::IpNet {
     net.trunc()
 }
 
+/// A connection's peer address (IPv4-mapped addresses as IPv4) and its header value, made
+/// once per connection.
+#[derive(Debug, Clone)]
+pub struct Peer {
+    ip: IpAddr,
+    value: HeaderValue,
+}
+
+impl From<IpAddr> for Peer {
+    fn from(ip: IpAddr) -> Peer {
+        let ip = ip.to_canonical();
+        Peer {
+            ip,
+            value: ip_value(ip),
+        }
+    }
+}
+
+impl From<&Peer> for Peer {
+    fn from(peer: &Peer) -> Peer {
+        peer.clone()
+    }
+}
+
 /// Rewrites the client-IP headers in place (S17) and returns the client IP it decided on.
 ///
 /// - `peer` not trusted: every incoming `X-Forwarded-For`, `X-Real-IP` and `Forwarded` is
@@ -112,14 +136,20 @@ fn canonical_net(net: ipnet::IpNet) -> ipnet::IpNet {
 /// `Forwarded` is always dropped: the runtime never parses it, so it cannot vouch for it,
 /// and a trusted proxy that only maintains `X-Forwarded-For` passes a client's `Forwarded`
 /// through unchanged.
-pub fn set_client_ip(headers: &mut HeaderMap, peer: IpAddr, trusted: &TrustedProxies) -> IpAddr {
-    let peer = peer.to_canonical();
+pub fn set_client_ip(
+    headers: &mut HeaderMap,
+    peer: impl Into<Peer>,
+    trusted: &TrustedProxies,
+) -> IpAddr {
+    let Peer {
+        ip: peer,
+        value: peer_value,
+    } = peer.into();
     let chain: Vec<HeaderValue> = headers.get_all(&X_FORWARDED_FOR).iter().cloned().collect();
     headers.remove(&X_FORWARDED_FOR);
     headers.remove(&X_REAL_IP);
     headers.remove(FORWARDED);
 
-    let peer_value = ip_value(peer);
     if !trusted.contains(peer) {
         headers.insert(X_FORWARDED_FOR, peer_value.clone());
         headers.insert(X_REAL_IP, peer_value);

@@ -15,7 +15,6 @@ pub mod workers;
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -119,9 +118,11 @@ pub async fn run(
                     return;
                 }
             };
+            let client = headers::Peer::from(peer.ip());
             let service = hyper::service::service_fn(move |req| {
                 let app = app.clone();
-                async move { Ok::<_, Infallible>(handle(&app, peer, req).await) }
+                let client = client.clone();
+                async move { Ok::<_, Infallible>(handle(&app, &client, req).await) }
             });
             let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
             if let Err(e) = watcher.watch(conn.into_owned()).await {
@@ -173,7 +174,7 @@ async fn sleeper(app: Arc<App>) {
 }
 
 /// One request, start to end; always a response.
-async fn handle(app: &App, peer: SocketAddr, req: Request<Incoming>) -> Response<ResponseBody> {
+async fn handle(app: &App, peer: &headers::Peer, req: Request<Incoming>) -> Response<ResponseBody> {
     let started = Instant::now();
     let method = req.method().clone();
     let path = req
@@ -234,7 +235,7 @@ type Routed<'a> = (
 /// Routes `req`, whose request target is `path_and_query` (read once by the caller).
 async fn route<'a>(
     app: &'a App,
-    peer: SocketAddr,
+    peer: &headers::Peer,
     mut req: Request<Incoming>,
     path_and_query: &str,
 ) -> Routed<'a> {
@@ -281,7 +282,7 @@ async fn route<'a>(
             if let Err(e) = authorize(app, public, req.headers_mut(), Some(&m.name)) {
                 return (Err(e), routed, false);
             }
-            if let Err(e) = prepare(app, peer, &mut req, &path_and_query, prefix) {
+            if let Err(e) = prepare(app, peer, &mut req, path_and_query, prefix) {
                 return (Err(e.with_micro(&m.name)), routed, false);
             }
             let Some(busy) = m.try_begin() else {
@@ -342,21 +343,20 @@ fn authorize(
 /// and prefix headers, hop-by-hop headers removed.
 fn prepare(
     app: &App,
-    peer: SocketAddr,
+    peer: &headers::Peer,
     req: &mut Request<Incoming>,
-    path_and_query: &str,
+    path_and_query: String,
     prefix: &str,
 ) -> Result<(), HttpError> {
     let host = req
         .headers()
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
-        .map(str::to_string)
-        .or_else(|| req.uri().authority().map(|a| a.to_string()))
-        .unwrap_or_else(|| app.hostname.clone());
+        .or_else(|| req.uri().authority().map(|a| a.as_str()))
+        .unwrap_or(&app.hostname);
     let uri = Uri::builder()
-        .scheme("http")
-        .authority(host.as_str())
+        .scheme(http::uri::Scheme::HTTP)
+        .authority(host)
         .path_and_query(path_and_query)
         .build()
         .map_err(|e| {
@@ -369,7 +369,7 @@ fn prepare(
     *req.uri_mut() = uri;
     let headers = req.headers_mut();
     headers::strip_hop_by_hop(headers);
-    headers::set_client_ip(headers, peer.ip(), &app.trusted);
+    headers::set_client_ip(headers, peer, &app.trusted);
     headers::set_forwarded_prefix(headers, prefix);
     if headers.len() > MAX_HEADERS {
         return Err(HttpError::new(

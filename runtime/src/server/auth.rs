@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 /// The request header carrying an app key.
-pub const HEADER: &str = "x-space-app-key";
+pub const HEADER: http::HeaderName = http::HeaderName::from_static("x-space-app-key");
 /// The file holding the hashed keys, in the state dir.
 pub const FILE: &str = "api_keys.json";
 const KEY_LEN: usize = 40;

@@ -12,6 +12,8 @@
 //! Pure: no I/O and no hyper types. It must not check auth, methods or limits, and it never
 //! builds responses; the server turns a [`Target`] into one.
 
+use std::borrow::Cow;
+
 /// The runtime's reserved first path segment.
 const RESERVED_SEGMENT: &str = "__space";
 
@@ -79,7 +81,9 @@ impl Router {
         let mut routes: Vec<Route> = routes
             .into_iter()
             .filter_map(|route| {
-                let prefix = normalize_path(&route.prefix).unwrap_or(route.prefix);
+                let prefix = normalize_path(&route.prefix)
+                    .map(Cow::into_owned)
+                    .unwrap_or(route.prefix);
                 let prefix = prefix.trim_end_matches('/');
                 if prefix.is_empty() {
                     return None;
@@ -182,10 +186,18 @@ fn strip_segment_prefix<'p>(path: &'p str, prefix: &str) -> Option<&'p str> {
 ///
 /// Returns `None` when the path is not absolute or a `..` climbs above the root (RFC 3986
 /// would clamp it; a request that tries is refused instead).
-pub fn normalize_path(path: &str) -> Option<String> {
+pub fn normalize_path(path: &str) -> Option<Cow<'_, str>> {
     if !path.starts_with('/') {
         return None;
     }
+    if is_normal(path) {
+        return Some(Cow::Borrowed(path));
+    }
+    normalize_slowly(path).map(Cow::Owned)
+}
+
+/// [`normalize_path`] for an absolute path, without the shortcut.
+fn normalize_slowly(path: &str) -> Option<String> {
     let decoded = decode_unreserved(path);
     let segments: Vec<&str> = decoded[1..].split('/').collect();
     let last = segments.len() - 1;
@@ -214,6 +226,22 @@ pub fn normalize_path(path: &str) -> Option<String> {
         normalized.push('/');
     }
     Some(normalized)
+}
+
+/// True when normalizing the absolute `path` would not change it (most paths): nothing
+/// percent-encoded, no dot segment, no empty segment but the last.
+fn is_normal(path: &str) -> bool {
+    if path.contains('%') {
+        return false;
+    }
+    let mut segments = path[1..].split('/').peekable();
+    while let Some(segment) = segments.next() {
+        let last = segments.peek().is_none();
+        if segment == "." || segment == ".." || (segment.is_empty() && !last) {
+            return false;
+        }
+    }
+    true
 }
 
 /// Decodes `%XX` triplets that encode an unreserved character; leaves everything else,
@@ -255,6 +283,20 @@ fn hex_byte(digits: &[u8]) -> Option<u8> {
 /// at the root, a `;parameter` suffix is ignored and the comparison ignores ASCII case.
 /// A false positive only turns an odd path into a 404.
 fn is_reserved(path: &str) -> bool {
+    // Without a percent-encoding, only a literal `__space` (in any case) can be reserved.
+    if !path.contains('%')
+        && !path
+            .as_bytes()
+            .windows(RESERVED_SEGMENT.len())
+            .any(|w| w.eq_ignore_ascii_case(RESERVED_SEGMENT.as_bytes()))
+    {
+        return false;
+    }
+    is_reserved_decoded(path)
+}
+
+/// [`is_reserved`] without the shortcut.
+fn is_reserved_decoded(path: &str) -> bool {
     let decoded: Vec<u8> = decode_all(path.as_bytes())
         .into_iter()
         .map(|byte| if byte == b'\\' { b'/' } else { byte })

@@ -286,7 +286,7 @@ fn reserved_prefix_run_action_endpoint() {
         "/__space/actions/a/b/run",
         "/__space/actions/a",
     ] {
-        let normalized = normalize_path(other).unwrap();
+        let normalized = normalize_path(other).unwrap().into_owned();
         assert_route(other, Target::Space(SpaceEndpoint::Other(normalized)));
     }
 }
@@ -374,4 +374,51 @@ fn reserved_prefix_primary_actions_unreachable() {
     // runtime prefix must still never reach it.
     assert_route("/__Space/v0/actions", Target::Reserved);
     assert_route("/%5F%5FSPACE/v0/actions", Target::Reserved);
+}
+
+/// Every path of up to four segments from a set of awkward ones.
+fn awkward_paths() -> Vec<String> {
+    let parts = [
+        "a",
+        "",
+        ".",
+        "..",
+        "%41",
+        "%2e",
+        "b.c",
+        "__space",
+        "__SPACE;x",
+        "%5f_space",
+    ];
+    let mut paths = vec![String::new()];
+    let mut all = Vec::new();
+    for _ in 0..4 {
+        paths = paths
+            .iter()
+            .flat_map(|p| parts.iter().map(move |s| format!("{p}/{s}")))
+            .collect();
+        all.extend(paths.iter().cloned());
+    }
+    all
+}
+
+#[test]
+fn the_normal_path_shortcut_agrees_with_full_normalization() {
+    for path in awkward_paths() {
+        if is_normal(&path) {
+            assert_eq!(normalize_slowly(&path).as_deref(), Some(path.as_str()));
+        }
+        assert_eq!(
+            normalize_path(&path).as_deref(),
+            normalize_slowly(&path).as_deref(),
+            "{path}"
+        );
+    }
+}
+
+#[test]
+fn the_reserved_shortcut_agrees_with_full_decoding() {
+    for path in awkward_paths() {
+        assert_eq!(is_reserved(&path), is_reserved_decoded(&path), "{path}");
+    }
 }

@@ -180,28 +180,8 @@ fn write_time(w: &mut Writer<'_>) -> fmt::Result {
             *cached = second;
         }
         w.write_str(text)?;
-        w.write_char('.')?;
-        w.write_str(digits::<6>(now.timestamp_subsec_micros()).as_str())?;
-        w.write_char('Z')
+        write!(w, ".{:06}Z", now.timestamp_subsec_micros())
     })
-}
-
-/// `n` as exactly `N` decimal digits, zero-padded on the left (higher digits are dropped).
-fn digits<const N: usize>(mut n: u32) -> Digits<N> {
-    let mut d = [b'0'; N];
-    for slot in d.iter_mut().rev() {
-        *slot = b'0' + (n % 10) as u8;
-        n /= 10;
-    }
-    Digits(d)
-}
-
-struct Digits<const N: usize>([u8; N]);
-
-impl<const N: usize> Digits<N> {
-    fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.0).expect("ASCII digits")
-    }
 }
 
 /// Writes `value` as `{:?}` would when it is a whole number of thousandths below a billion
@@ -215,14 +195,13 @@ fn write_thousandths(w: &mut Writer<'_>, value: f64) -> Option<fmt::Result> {
     if n as f64 / 1000.0 != value {
         return None;
     }
-    let fraction = digits::<3>((n % 1000) as u32);
-    let fraction = fraction.as_str().trim_end_matches('0');
-    Some(write!(
-        w,
-        "{}.{}",
-        n / 1000,
-        if fraction.is_empty() { "0" } else { fraction }
-    ))
+    // The fraction without trailing zeros, at least one digit: 1.0, 1.25, 1.005.
+    let (mut fraction, mut width) = (n % 1000, 3);
+    while width > 1 && fraction % 10 == 0 {
+        fraction /= 10;
+        width -= 1;
+    }
+    Some(write!(w, "{}.{fraction:0width$}", n / 1000))
 }
 
 /// Writes ` message` and ` name=value` for each field, values as `{:?}` would show them.

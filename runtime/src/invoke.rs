@@ -366,7 +366,7 @@ where
                     if let Some(data) = frame.data_ref() {
                         this.remaining = this.remaining.saturating_sub(data.len() as u64);
                     }
-                    if this.remaining > 0 || this.task.is_none() {
+                    if this.remaining > 0 {
                         return Poll::Ready(Some(Ok(frame)));
                     }
                     this.last = Some(frame);

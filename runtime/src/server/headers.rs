@@ -117,12 +117,6 @@ impl From<IpAddr> for Peer {
     }
 }
 
-impl From<&Peer> for Peer {
-    fn from(peer: &Peer) -> Peer {
-        peer.clone()
-    }
-}
-
 /// Rewrites the client-IP headers in place (S17) and returns the client IP it decided on.
 ///
 /// - `peer` not trusted: every incoming `X-Forwarded-For`, `X-Real-IP` and `Forwarded` is
@@ -136,15 +130,11 @@ impl From<&Peer> for Peer {
 /// `Forwarded` is always dropped: the runtime never parses it, so it cannot vouch for it,
 /// and a trusted proxy that only maintains `X-Forwarded-For` passes a client's `Forwarded`
 /// through unchanged.
-pub fn set_client_ip(
-    headers: &mut HeaderMap,
-    peer: impl Into<Peer>,
-    trusted: &TrustedProxies,
-) -> IpAddr {
+pub fn set_client_ip(headers: &mut HeaderMap, peer: &Peer, trusted: &TrustedProxies) -> IpAddr {
     let Peer {
         ip: peer,
         value: peer_value,
-    } = peer.into();
+    } = peer.clone();
     let chain: Vec<HeaderValue> = headers.get_all(&X_FORWARDED_FOR).iter().cloned().collect();
     headers.remove(&X_FORWARDED_FOR);
     headers.remove(&X_REAL_IP);

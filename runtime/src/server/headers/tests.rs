@@ -2,6 +2,10 @@
 
 use super::*;
 
+fn peer(text: &str) -> Peer {
+    ip(text).into()
+}
+
 fn ip(text: &str) -> IpAddr {
     text.parse().unwrap()
 }
@@ -98,7 +102,7 @@ fn s17_no_trusted_proxies_trusts_nobody() {
 #[test]
 fn s17_client_ip_set_from_peer() {
     let mut map = HeaderMap::new();
-    let client = set_client_ip(&mut map, ip("203.0.113.5"), &TrustedProxies::default());
+    let client = set_client_ip(&mut map, &peer("203.0.113.5"), &TrustedProxies::default());
     assert_eq!(client, ip("203.0.113.5"));
     assert_eq!(all(&map, "x-forwarded-for"), ["203.0.113.5"]);
     assert_eq!(all(&map, "x-real-ip"), ["203.0.113.5"]);
@@ -115,7 +119,7 @@ fn s17_spoofed_forwarded_for_is_replaced() {
         ("x-forwarded-proto", "https"),
     ]);
     let proxies = trusted(&["10.0.0.0/8"]);
-    let client = set_client_ip(&mut map, ip("203.0.113.5"), &proxies);
+    let client = set_client_ip(&mut map, &peer("203.0.113.5"), &proxies);
     assert_eq!(client, ip("203.0.113.5"));
     assert_eq!(all(&map, "x-forwarded-for"), ["203.0.113.5"]);
     assert_eq!(all(&map, "x-real-ip"), ["203.0.113.5"]);
@@ -127,7 +131,7 @@ fn s17_spoofed_forwarded_for_is_replaced() {
 #[test]
 fn s17_ipv6_peer_is_written_plainly() {
     let mut map = HeaderMap::new();
-    let client = set_client_ip(&mut map, ip("2001:db8::7"), &TrustedProxies::default());
+    let client = set_client_ip(&mut map, &peer("2001:db8::7"), &TrustedProxies::default());
     assert_eq!(client, ip("2001:db8::7"));
     assert_eq!(all(&map, "x-forwarded-for"), ["2001:db8::7"]);
     assert_eq!(all(&map, "x-real-ip"), ["2001:db8::7"]);
@@ -138,7 +142,7 @@ fn s17_ipv4_mapped_peer_is_reported_as_ipv4() {
     let mut map = HeaderMap::new();
     let client = set_client_ip(
         &mut map,
-        ip("::ffff:203.0.113.5"),
+        &peer("::ffff:203.0.113.5"),
         &TrustedProxies::default(),
     );
     assert_eq!(client, ip("203.0.113.5"));
@@ -153,7 +157,7 @@ fn s17_trusted_proxy_forwarded_for_is_believed() {
         ("x-forwarded-for", "198.51.100.9"),
         ("x-real-ip", "6.6.6.6"),
     ]);
-    let client = set_client_ip(&mut map, ip("10.0.0.2"), &trusted(&["10.0.0.0/8"]));
+    let client = set_client_ip(&mut map, &peer("10.0.0.2"), &trusted(&["10.0.0.0/8"]));
     assert_eq!(client, ip("198.51.100.9"));
     assert_eq!(all(&map, "x-forwarded-for"), ["198.51.100.9, 10.0.0.2"]);
     assert_eq!(all(&map, "x-real-ip"), ["198.51.100.9"]);
@@ -163,7 +167,7 @@ fn s17_trusted_proxy_forwarded_for_is_believed() {
 fn s17_trusted_proxy_client_is_rightmost_untrusted() {
     // The client spoofed 1.1.1.1; its real address was appended by the first proxy.
     let mut map = headers(&[("x-forwarded-for", "1.1.1.1, 198.51.100.9, 10.0.0.3")]);
-    let client = set_client_ip(&mut map, ip("10.0.0.2"), &trusted(&["10.0.0.0/8"]));
+    let client = set_client_ip(&mut map, &peer("10.0.0.2"), &trusted(&["10.0.0.0/8"]));
     assert_eq!(client, ip("198.51.100.9"));
     assert_eq!(
         all(&map, "x-forwarded-for"),
@@ -178,7 +182,7 @@ fn s17_trusted_proxy_chain_across_several_header_lines() {
         ("x-forwarded-for", "1.1.1.1"),
         ("x-forwarded-for", "198.51.100.9, 10.0.0.3"),
     ]);
-    let client = set_client_ip(&mut map, ip("10.0.0.2"), &trusted(&["10.0.0.0/8"]));
+    let client = set_client_ip(&mut map, &peer("10.0.0.2"), &trusted(&["10.0.0.0/8"]));
     assert_eq!(client, ip("198.51.100.9"));
     assert_eq!(
         all(&map, "x-forwarded-for"),
@@ -189,7 +193,7 @@ fn s17_trusted_proxy_chain_across_several_header_lines() {
 #[test]
 fn s17_trusted_proxy_without_chain_gives_peer() {
     let mut map = HeaderMap::new();
-    let client = set_client_ip(&mut map, ip("10.0.0.2"), &trusted(&["10.0.0.0/8"]));
+    let client = set_client_ip(&mut map, &peer("10.0.0.2"), &trusted(&["10.0.0.0/8"]));
     assert_eq!(client, ip("10.0.0.2"));
     assert_eq!(all(&map, "x-forwarded-for"), ["10.0.0.2"]);
     assert_eq!(all(&map, "x-real-ip"), ["10.0.0.2"]);
@@ -198,7 +202,7 @@ fn s17_trusted_proxy_without_chain_gives_peer() {
 #[test]
 fn s17_trusted_proxy_all_trusted_chain_gives_leftmost() {
     let mut map = headers(&[("x-forwarded-for", "10.0.0.9, 10.0.0.8")]);
-    let client = set_client_ip(&mut map, ip("10.0.0.2"), &trusted(&["10.0.0.0/8"]));
+    let client = set_client_ip(&mut map, &peer("10.0.0.2"), &trusted(&["10.0.0.0/8"]));
     assert_eq!(client, ip("10.0.0.9"));
 }
 
@@ -207,13 +211,13 @@ fn s17_trusted_proxy_unparsable_entry_ends_walk() {
     let proxies = trusted(&["10.0.0.0/8"]);
     let mut map = headers(&[("x-forwarded-for", "198.51.100.9, unknown, 10.0.0.3")]);
     assert_eq!(
-        set_client_ip(&mut map, ip("10.0.0.2"), &proxies),
+        set_client_ip(&mut map, &peer("10.0.0.2"), &proxies),
         ip("10.0.0.3")
     );
 
     let mut map = headers(&[("x-forwarded-for", "198.51.100.9, garbage")]);
     assert_eq!(
-        set_client_ip(&mut map, ip("10.0.0.2"), &proxies),
+        set_client_ip(&mut map, &peer("10.0.0.2"), &proxies),
         ip("10.0.0.2")
     );
     assert_eq!(
@@ -235,7 +239,7 @@ fn s17_trusted_proxy_entries_with_ports_and_brackets() {
     ] {
         let mut map = headers(&[("x-forwarded-for", chain)]);
         assert_eq!(
-            set_client_ip(&mut map, ip("10.0.0.2"), &proxies),
+            set_client_ip(&mut map, &peer("10.0.0.2"), &proxies),
             ip(expected),
             "{chain}"
         );
@@ -245,7 +249,7 @@ fn s17_trusted_proxy_entries_with_ports_and_brackets() {
 #[test]
 fn s17_trusted_proxy_skips_empty_entries() {
     let mut map = headers(&[("x-forwarded-for", "198.51.100.9, , 10.0.0.3,")]);
-    let client = set_client_ip(&mut map, ip("10.0.0.2"), &trusted(&["10.0.0.0/8"]));
+    let client = set_client_ip(&mut map, &peer("10.0.0.2"), &trusted(&["10.0.0.0/8"]));
     assert_eq!(client, ip("198.51.100.9"));
 }
 
@@ -255,14 +259,18 @@ fn s17_trusted_proxy_spoofed_forwarded_is_dropped() {
         ("x-forwarded-for", "198.51.100.9"),
         ("forwarded", "for=1.2.3.4"),
     ]);
-    set_client_ip(&mut map, ip("10.0.0.2"), &trusted(&["10.0.0.0/8"]));
+    set_client_ip(&mut map, &peer("10.0.0.2"), &trusted(&["10.0.0.0/8"]));
     assert!(all(&map, "forwarded").is_empty());
 }
 
 #[test]
 fn s17_trusted_ipv4_mapped_peer() {
     let mut map = headers(&[("x-forwarded-for", "198.51.100.9")]);
-    let client = set_client_ip(&mut map, ip("::ffff:10.0.0.2"), &trusted(&["10.0.0.0/8"]));
+    let client = set_client_ip(
+        &mut map,
+        &peer("::ffff:10.0.0.2"),
+        &trusted(&["10.0.0.0/8"]),
+    );
     assert_eq!(client, ip("198.51.100.9"));
     assert_eq!(all(&map, "x-forwarded-for"), ["198.51.100.9, 10.0.0.2"]);
 }

@@ -177,6 +177,12 @@ pub struct OutboundHooks {
 }
 
 impl WasiHttpHooks for OutboundHooks {
+    /// The same answer as the default, which builds an `Arc` closure on every call: this is
+    /// asked once per header of every request and response.
+    fn is_forbidden_header(&mut self, name: &http::HeaderName) -> bool {
+        wasmtime_wasi_http::DEFAULT_FORBIDDEN_HEADERS.contains(name)
+    }
+
     fn send_request(
         &mut self,
         request: http::Request<WasiBody>,
@@ -259,6 +265,28 @@ pub fn configure_sockets(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn forbidden_headers_are_the_defaults() {
+        let mut hooks = OutboundHooks {
+            micro: "m".into(),
+            policy: Arc::new(Outbound::default()),
+        };
+        let default = hooks.forbidden_header_filter();
+        for name in [
+            "host",
+            "connection",
+            "keep-alive",
+            "upgrade",
+            "x-custom",
+            "content-type",
+        ] {
+            let name = http::HeaderName::from_static(name);
+            assert_eq!(hooks.is_forbidden_header(&name), default(&name), "{name}");
+        }
+        assert!(hooks.is_forbidden_header(&http::header::HOST));
+        assert!(!hooks.is_forbidden_header(&http::header::CONTENT_TYPE));
+    }
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()

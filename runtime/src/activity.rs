@@ -2,7 +2,8 @@
 //! errors, and its last log lines, each kept in a small bounded ring and shown by
 //! `/__space/status` (SPEC §4 runtime endpoints, §7 lifecycle).
 //!
-//! The request path pays one short mutex push per request ([`Activity::record`]); log lines
+//! The request path pays one short mutex push per request ([`Activity::record`], which reuses
+//! the strings of the record it drops, so a full ring allocates nothing); log lines
 //! are pushed by the log writer thread, never by the guest. Rings hold at most [`RECENT`]
 //! entries and cut long paths, messages and lines, so memory stays bounded whatever a client
 //! or guest sends. This module must not log, count metrics (that is `metrics`) or decide what
@@ -138,7 +139,6 @@ impl Activity {
     /// Records one answered request (and, for a runtime error or a 5xx, one error).
     pub fn record(&self, method: &str, path: &str, outcome: Outcome<'_>) {
         let time = Utc::now();
-        let path = cut(path, MAX_PATH);
         let error = match outcome.error {
             Some((kind, message)) => Some((kind, cut(message, MAX_TEXT))),
             None if outcome.status >= 500 => {
@@ -148,21 +148,35 @@ impl Activity {
         };
         let error = error.map(|(error, message)| ErrorRecord {
             time,
-            path: path.clone(),
+            path: cut(path, MAX_PATH),
             status: outcome.status,
             error,
             message,
         });
-        let request = RequestRecord {
-            time,
-            method: method.to_string(),
-            path,
-            status: outcome.status,
-            ms: (outcome.ms * 10.0).round() / 10.0,
-            start: if outcome.cold { "cold" } else { "warm" },
-        };
         let mut rings = self.rings.lock().unwrap();
-        push_bounded(&mut rings.requests, request);
+        // A full ring hands its oldest record over, strings and all: no allocation per request
+        // once the ring has filled.
+        let mut request = if rings.requests.len() == RECENT {
+            rings.requests.pop_front().expect("a full ring has a front")
+        } else {
+            RequestRecord {
+                time,
+                method: String::new(),
+                path: String::new(),
+                status: 0,
+                ms: 0.0,
+                start: "",
+            }
+        };
+        request.time = time;
+        request.method.clear();
+        request.method.push_str(method);
+        request.path.clear();
+        cut_into(&mut request.path, path, MAX_PATH);
+        request.status = outcome.status;
+        request.ms = (outcome.ms * 10.0).round() / 10.0;
+        request.start = if outcome.cold { "cold" } else { "warm" };
+        rings.requests.push_back(request);
         if let Some(record) = error {
             push_bounded(&mut rings.errors, record);
         }
@@ -181,14 +195,23 @@ impl Activity {
 
 /// `text` cut to at most `max` bytes at a character boundary, with `…` when cut.
 fn cut(text: &str, max: usize) -> String {
+    let mut out = String::new();
+    cut_into(&mut out, text, max);
+    out
+}
+
+/// Appends `text` to `out`, cut as by [`cut`].
+fn cut_into(out: &mut String, text: &str, max: usize) {
     if text.len() <= max {
-        return text.to_string();
+        out.push_str(text);
+        return;
     }
     let mut end = max;
     while !text.is_char_boundary(end) {
         end -= 1;
     }
-    format!("{}…", &text[..end])
+    out.push_str(&text[..end]);
+    out.push('…');
 }
 
 fn rfc3339<S: Serializer>(time: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
@@ -214,10 +237,28 @@ mod tests {
         for i in 0..25 {
             activity.record("GET", &format!("/n/{i}"), ok(200));
         }
+        // The newest record reuses the oldest one's strings: nothing of it may remain.
+        activity.record(
+            "DELETE",
+            "/x",
+            Outcome {
+                status: 404,
+                ms: 2.04,
+                cold: true,
+                error: None,
+            },
+        );
         let recent = activity.recent(Vec::new());
         assert_eq!(recent.requests.len(), RECENT);
-        assert_eq!(recent.requests[0].path, "/n/24");
-        assert_eq!(recent.requests[RECENT - 1].path, "/n/5");
+        let newest = &recent.requests[0];
+        assert_eq!(
+            (newest.method.as_str(), newest.path.as_str()),
+            ("DELETE", "/x")
+        );
+        assert_eq!((newest.status, newest.ms, newest.start), (404, 2.0, "cold"));
+        assert_eq!(recent.requests[1].path, "/n/24");
+        assert_eq!(recent.requests[1].start, "warm");
+        assert_eq!(recent.requests[RECENT - 1].path, "/n/6");
         assert!(recent.errors.is_empty());
 
         let ring = Ring::new();

@@ -128,7 +128,6 @@ where
         (req, out)
     };
 
-    let task_micro = micro.clone();
     let timeout = limits.timeout;
     let deadline = started + timeout;
     let guest = Box::pin(async move {
@@ -146,7 +145,7 @@ where
             Err(_) => Outcome::TimedOut,
         };
         if matches!(outcome, Outcome::Finished) && inst.store.data().limiter.hit.is_none() {
-            task_micro.give_back(inst);
+            busy.micro().give_back(inst);
         }
         drop(busy);
         outcome

@@ -12,7 +12,6 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::{Engine, Store, UpdateDeadline};
 use wasmtime_wasi_http::WasiHttpCtx;
 use wasmtime_wasi_http::p2::bindings::{Proxy, ProxyPre};
@@ -48,6 +47,27 @@ pub struct Instance {
     pub proxy: Proxy,
     /// The generation of the component it was made from.
     generation: u64,
+    /// The thread it last ran on (see [`this_thread`]).
+    thread: usize,
+}
+
+/// Which of the warm instances (oldest first) to reuse on thread `here`: the last one that ran
+/// there, else the last one given back.
+fn pick<T>(warm: &[T], thread: impl Fn(&T) -> usize, here: usize) -> Option<usize> {
+    warm.iter()
+        .rposition(|inst| thread(inst) == here)
+        .or_else(|| warm.len().checked_sub(1))
+}
+
+/// A small number naming the calling thread. A warm instance goes preferably to a request on
+/// the thread that last ran it, whose core still caches its store, stack and linear memory;
+/// a shared pool handed instances back and forth between the connection workers.
+fn this_thread() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static THIS: usize = NEXT.fetch_add(1, Ordering::Relaxed);
+    }
+    THIS.with(|t| *t)
 }
 
 /// The component new instances are made from, and its generation (1 at start, one more on
@@ -73,10 +93,9 @@ pub struct Micro {
     tmp: TmpDir,
     /// S7: the byte quota of `tmp`, shared by all instances.
     quota: Arc<TmpQuota>,
-    /// S8: at most `concurrency` invocations at once.
-    permits: Arc<Semaphore>,
     warm: Mutex<Vec<Instance>>,
     life: Mutex<Life>,
+    /// Invocations running; S8: at most `concurrency`.
     inflight: AtomicUsize,
     pub stats: Stats,
     /// Requests, latencies and errors for `/__space/metrics`.
@@ -111,11 +130,17 @@ pub struct Status {
     pub cold_starts: u64,
 }
 
-/// Proof that an invocation holds one of the Micro's concurrency permits; while it lives the
+/// Proof that an invocation holds one of the Micro's `concurrency` slots; while it lives the
 /// Micro counts the invocation as in flight and cannot fall asleep.
 pub struct Busy {
     micro: Arc<Micro>,
-    _permit: OwnedSemaphorePermit,
+}
+
+impl Busy {
+    /// The Micro whose slot this is.
+    pub fn micro(&self) -> &Arc<Micro> {
+        &self.micro
+    }
 }
 
 impl Drop for Busy {
@@ -139,7 +164,6 @@ impl Micro {
         Micro {
             name,
             primary,
-            permits: Arc::new(Semaphore::new(limits.concurrency as usize)),
             quota: Arc::new(TmpQuota::new(limits.tmp, tmp.path())),
             limits,
             reuse,
@@ -159,11 +183,15 @@ impl Micro {
         }
     }
 
-    /// Takes a concurrency permit, or `None` when `concurrency` invocations are running (S8).
+    /// Takes a concurrency slot, or `None` when `concurrency` invocations are running (S8).
     /// Wakes the Micro if it was asleep (S11).
     pub fn try_begin(self: &Arc<Self>) -> Option<Busy> {
-        let permit = self.permits.clone().try_acquire_owned().ok()?;
-        self.inflight.fetch_add(1, Ordering::AcqRel);
+        let limit = self.limits.concurrency as usize;
+        self.inflight
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < limit).then_some(n + 1)
+            })
+            .ok()?;
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
         let mut life = self.life.lock().unwrap();
         if !life.awake {
@@ -174,7 +202,6 @@ impl Micro {
         drop(life);
         Some(Busy {
             micro: self.clone(),
-            _permit: permit,
         })
     }
 
@@ -194,31 +221,36 @@ impl Micro {
                 store,
                 proxy,
                 generation,
+                thread: this_thread(),
             },
             true,
         ))
     }
 
-    /// A warm instance of the current generation, if one is kept.
+    /// A warm instance of the current generation, if one is kept: the one this thread ran
+    /// last, else the one given back last.
     fn take_warm(&self) -> Option<Instance> {
+        let here = this_thread();
         let mut warm = self.warm.lock().unwrap();
         let current = self.generation.load(Ordering::Acquire);
-        while let Some(inst) = warm.pop() {
+        loop {
+            let i = pick(&warm, |inst| inst.thread, here)?;
+            let inst = warm.remove(i);
             if inst.generation == current {
                 return Some(inst);
             }
         }
-        None
     }
 
     /// Returns a healthy instance after a finished invocation. With `reuse = false`, when it
     /// was made from a component since replaced, or when [`MAX_WARM`] (or `concurrency`) are
     /// kept already, it is dropped instead, so a burst cannot pin memory: only the last few
     /// instances stay warm until the Micro sleeps.
-    pub fn give_back(&self, inst: Instance) {
+    pub fn give_back(&self, mut inst: Instance) {
         if !self.reuse {
             return;
         }
+        inst.thread = this_thread();
         let mut warm = self.warm.lock().unwrap();
         if inst.generation == self.generation.load(Ordering::Acquire)
             && warm.len() < MAX_WARM.min(self.limits.concurrency as usize)
@@ -321,5 +353,29 @@ impl Micro {
             requests: self.stats.requests.load(Ordering::Relaxed),
             cold_starts: self.stats.cold_starts.load(Ordering::Relaxed),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn warm_instances_go_back_to_the_thread_that_ran_them() {
+        // Threads that last ran each warm instance, oldest first.
+        let warm = [1, 2, 1, 2];
+        assert_eq!(pick(&warm, |t| *t, 1), Some(2));
+        assert_eq!(pick(&warm, |t| *t, 2), Some(3));
+        // No instance of this thread: the one given back last.
+        assert_eq!(pick(&warm, |t| *t, 3), Some(3));
+        assert_eq!(pick(&[] as &[usize], |t| *t, 1), None);
+    }
+
+    #[test]
+    fn threads_get_distinct_numbers() {
+        let here = this_thread();
+        assert_eq!(this_thread(), here);
+        let there = std::thread::spawn(this_thread).join().unwrap();
+        assert_ne!(here, there);
     }
 }

@@ -18,6 +18,8 @@
 //! It must not run guest code itself: a run goes through `scheduler::run_now`, the same
 //! logged, counted, never-overlapping path as a scheduled run.
 
+use std::borrow::Cow;
+
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
 
@@ -118,19 +120,19 @@ fn query_param<'t>(target: &'t str, name: &str) -> Option<&'t str> {
 }
 
 /// `target` with the value of every `key=` query parameter replaced, for the request log.
-pub fn redact_key(target: String) -> String {
+pub fn redact_key(target: &str) -> Cow<'_, str> {
     let Some((path, query)) = target.split_once('?') else {
-        return target;
+        return Cow::Borrowed(target);
     };
     let secret = |pair: &str| pair.split_once('=').is_some_and(|(k, _)| k == KEY_PARAM);
     if !query.split('&').any(secret) {
-        return target;
+        return Cow::Borrowed(target);
     }
     let query: Vec<&str> = query
         .split('&')
         .map(|pair| if secret(pair) { "key=<redacted>" } else { pair })
         .collect();
-    format!("{path}?{}", query.join("&"))
+    Cow::Owned(format!("{path}?{}", query.join("&")))
 }
 
 /// `POST /__space/actions/<id>/run`: runs the action now and answers `200 {"action", "micro",
@@ -174,14 +176,11 @@ mod tests {
         assert_eq!(query_param("/__space/?monkey=1", "key"), None);
         assert_eq!(query_param("/__space/", "key"), None);
         assert_eq!(
-            redact_key("/__space/?x=1&key=abc&key=d".into()),
+            redact_key("/__space/?x=1&key=abc&key=d"),
             "/__space/?x=1&key=<redacted>&key=<redacted>"
         );
-        assert_eq!(
-            redact_key("/__space/?monkey=1".into()),
-            "/__space/?monkey=1"
-        );
-        assert_eq!(redact_key("/__space/status".into()), "/__space/status");
+        assert_eq!(redact_key("/__space/?monkey=1"), "/__space/?monkey=1");
+        assert_eq!(redact_key("/__space/status"), "/__space/status");
     }
 
     #[test]

@@ -244,7 +244,12 @@ pub fn wants_upgrade(req: &http::request::Parts) -> bool {
 /// Sets `X-Forwarded-Prefix` to the Micro's route prefix (`/` for the primary), replacing any
 /// incoming value.
 pub fn set_forwarded_prefix(headers: &mut HeaderMap, prefix: &str) {
-    match HeaderValue::from_str(prefix) {
+    // The primary's prefix needs no copy.
+    let value = match prefix {
+        "/" => Ok(HeaderValue::from_static("/")),
+        _ => HeaderValue::from_str(prefix),
+    };
+    match value {
         Ok(value) => {
             headers.insert(X_FORWARDED_PREFIX, value);
         }

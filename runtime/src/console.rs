@@ -118,7 +118,9 @@ impl io::Write for Sink {
         };
         if full || !WORKER.with(Cell::get) {
             flush();
-        } else if !ARMED.swap(true, Ordering::SeqCst) {
+        } else if !ARMED.load(Ordering::SeqCst) && !ARMED.swap(true, Ordering::SeqCst) {
+            // The plain load first: while a flush is due (nearly always under load) the line
+            // costs no write to this flag, which every worker shares.
             flusher.unpark();
         }
         Ok(line.len())

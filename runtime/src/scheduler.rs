@@ -16,7 +16,7 @@
 //!
 //! It must not compute cron or rate times itself (that is `schedule`, pure), read the clock
 //! outside [`Clock`], nor bypass a Micro's limits or lifecycle: every delivery takes a
-//! concurrency permit with [`Micro::try_begin`] (waking a sleeping Micro; at the limit the run
+//! concurrency slot with [`Micro::try_begin`] (waking a sleeping Micro; at the limit the run
 //! fails as busy) and runs through [`invoke`], exactly like an HTTP request.
 
 use std::panic::AssertUnwindSafe;

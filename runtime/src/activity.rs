@@ -59,7 +59,7 @@ fn push_bounded<T>(ring: &mut VecDeque<T>, item: T) {
 }
 
 /// One answered request of a Micro.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct RequestRecord {
     #[serde(serialize_with = "rfc3339")]
     pub time: DateTime<Utc>,
@@ -156,17 +156,9 @@ impl Activity {
         let mut rings = self.rings.lock().unwrap();
         // A full ring hands its oldest record over, strings and all: no allocation per request
         // once the ring has filled.
-        let mut request = if rings.requests.len() == RECENT {
-            rings.requests.pop_front().expect("a full ring has a front")
-        } else {
-            RequestRecord {
-                time,
-                method: String::new(),
-                path: String::new(),
-                status: 0,
-                ms: 0.0,
-                start: "",
-            }
+        let mut request = match rings.requests.len() {
+            RECENT => rings.requests.pop_front().unwrap_or_default(),
+            _ => RequestRecord::default(),
         };
         request.time = time;
         request.method.clear();

@@ -125,10 +125,13 @@ pub async fn run(
             };
             // Each request holds the connection's own handle on the app: its count stays on
             // this worker's core instead of bouncing between workers as the app's would.
-            let conn = Arc::new((app, headers::Peer::from(peer.ip())));
+            let conn = Arc::new(Connection {
+                app,
+                peer: headers::Peer::from(peer.ip()),
+            });
             let service = hyper::service::service_fn(move |req| {
                 let conn = conn.clone();
-                async move { Ok::<_, Infallible>(handle(&conn.0, &conn.1, req).await) }
+                async move { Ok::<_, Infallible>(handle(&conn.app, &conn.peer, req).await) }
             });
             let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
             if let Err(e) = watcher.watch(conn.into_owned()).await {
@@ -154,6 +157,12 @@ pub async fn run(
     // Stopping the workers joins their threads: off the executor.
     let _ = tokio::task::spawn_blocking(move || drop(workers)).await;
     Ok(())
+}
+
+/// What every request of one connection shares.
+struct Connection {
+    app: Arc<App>,
+    peer: headers::Peer,
 }
 
 /// Puts idle Micros to sleep (S11).

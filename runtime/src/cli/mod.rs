@@ -150,10 +150,13 @@ fn init_tracing(format: LogFormat) {
     match format {
         // A person at a terminal gets colours; a pipe or file gets the lean layout.
         LogFormat::Text if terminal => builder.with_ansi(true).compact().init(),
-        LogFormat::Text => builder
-            .with_ansi(false)
-            .event_format(crate::console::Line)
-            .init(),
+        LogFormat::Text => {
+            builder
+                .with_ansi(false)
+                .event_format(crate::console::Line)
+                .init();
+            crate::console::use_lean_layout();
+        }
         LogFormat::Json => builder
             .json()
             .flatten_event(true)

@@ -29,6 +29,7 @@ use tokio::net::TcpListener;
 
 use crate::activity::Outcome;
 use crate::app::App;
+use crate::console;
 use crate::invoke::invoke;
 use crate::micro::Micro;
 use body::ResponseBody;
@@ -226,15 +227,14 @@ async fn handle(app: &App, peer: &headers::Peer, req: Request<Incoming>) -> Resp
         };
         m.activity.record(method.as_str(), &path, outcome);
     }
-    tracing::info!(
-        micro = name,
-        %method,
-        path = &*path,
+    console::access(&console::Access {
+        micro: name,
+        method: method.as_str(),
+        path: &path,
         status,
-        start = if cold { "cold" } else { "warm" },
+        cold,
         ms,
-        "request"
-    );
+    });
     response
 }
 

@@ -2,10 +2,12 @@
 //! batched writes from the connection workers.
 //!
 //! Every request writes an access line (`request micro=… status=…`), so at tens of thousands
-//! of requests a second the line is part of the request's cost. Two things keep it small:
+//! of requests a second the line is part of the request's cost. Three things keep it small:
 //! - [`Line`] lays out a text line with plain string pushes, in the default compact layout
 //!   without colours (`tracing-subscriber`'s formatter sends every field through `core::fmt`
 //!   and a per-character escaping writer). It escapes the same control characters.
+//! - With that layout in use, [`access`] writes the access line itself, the same bytes
+//!   [`Line`] would write for its event, once the filter has let the event through.
 //! - [`Stderr`] lets connection workers ([`worker_thread`]) append their lines to one shared
 //!   buffer (a short lock around a copy) instead of writing each one. The first line into an
 //!   empty buffer wakes one flusher thread, which waits [`FLUSH_EVERY`] and writes the whole

@@ -241,19 +241,15 @@ pub fn wants_upgrade(req: &http::request::Parts) -> bool {
         .any(|token| token.eq_ignore_ascii_case("upgrade"))
 }
 
-/// Sets `X-Forwarded-Prefix` to the Micro's route prefix (`/` for the primary), replacing any
-/// incoming value.
-pub fn set_forwarded_prefix(headers: &mut HeaderMap, prefix: &str) {
-    // The primary's prefix needs no copy.
-    let value = match prefix {
-        "/" => Ok(HeaderValue::from_static("/")),
-        _ => HeaderValue::from_str(prefix),
-    };
-    match value {
-        Ok(value) => {
-            headers.insert(X_FORWARDED_PREFIX, value);
+/// Sets `X-Forwarded-Prefix` to the Micro's route prefix (`/` for the primary; made once by the
+/// router), replacing any incoming value; `None` (a prefix that cannot be a header value)
+/// removes it.
+pub fn set_forwarded_prefix(headers: &mut HeaderMap, prefix: Option<&HeaderValue>) {
+    match prefix {
+        Some(value) => {
+            headers.insert(X_FORWARDED_PREFIX, value.clone());
         }
-        Err(_) => {
+        None => {
             headers.remove(X_FORWARDED_PREFIX);
         }
     }

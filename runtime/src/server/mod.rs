@@ -359,7 +359,7 @@ fn prepare(
     peer: &headers::Peer,
     req: &mut Request<Incoming>,
     path_and_query: String,
-    prefix: &str,
+    prefix: Option<&http::HeaderValue>,
 ) -> Result<(), HttpError> {
     let host = req
         .headers()

@@ -14,6 +14,8 @@
 
 use std::borrow::Cow;
 
+use http::HeaderValue;
+
 /// The runtime's reserved first path segment.
 const RESERVED_SEGMENT: &str = "__space";
 
@@ -31,9 +33,21 @@ pub struct Route {
 #[derive(Debug, Clone)]
 pub struct Router {
     /// Non-root routes, longest prefix first, so the first match is the longest one.
-    routes: Vec<Route>,
+    routes: Vec<Mount>,
     /// The Micro that receives every path no other route claims.
     primary: usize,
+    /// `/`, the primary's `X-Forwarded-Prefix`.
+    root: HeaderValue,
+}
+
+/// A non-root route as the router keeps it: its normalized prefix, and that prefix as the
+/// `X-Forwarded-Prefix` value, made once here rather than per request (`None` when the prefix
+/// cannot be a header value).
+#[derive(Debug, Clone)]
+struct Mount {
+    prefix: String,
+    header: Option<HeaderValue>,
+    micro: usize,
 }
 
 /// Where a request goes.
@@ -48,8 +62,9 @@ pub enum Target<'a> {
         /// The normalized path with the route prefix stripped (always starts with `/`),
         /// followed by the client's query string exactly as it was sent.
         path_and_query: String,
-        /// The route prefix that matched (`"/"` for the primary), for `X-Forwarded-Prefix`.
-        prefix: &'a str,
+        /// The route prefix that matched (`"/"` for the primary) as the `X-Forwarded-Prefix`
+        /// value; `None` when it cannot be a header value.
+        prefix: Option<&'a HeaderValue>,
     },
     /// A Micro's own `/__space/...` reached from outside: answer 404.
     Reserved,
@@ -78,7 +93,7 @@ impl Router {
     /// Builds a router from the Micros' routes; `primary` receives every path no other route
     /// claims. A route whose prefix is `"/"` is the primary's and needs no entry of its own.
     pub fn new(routes: Vec<Route>, primary: usize) -> Router {
-        let mut routes: Vec<Route> = routes
+        let mut routes: Vec<Mount> = routes
             .into_iter()
             .filter_map(|route| {
                 let prefix = normalize_path(&route.prefix)
@@ -93,7 +108,8 @@ impl Router {
                 } else {
                     format!("/{prefix}")
                 };
-                Some(Route {
+                Some(Mount {
+                    header: HeaderValue::from_str(&prefix).ok(),
                     prefix,
                     micro: route.micro,
                 })
@@ -105,7 +121,11 @@ impl Router {
                 .cmp(&a.prefix.len())
                 .then_with(|| a.prefix.cmp(&b.prefix))
         });
-        Router { routes, primary }
+        Router {
+            routes,
+            primary,
+            root: HeaderValue::from_static("/"),
+        }
     }
 
     /// Routes a request target in origin form (`/path?query`).
@@ -122,10 +142,10 @@ impl Router {
         }
         for route in &self.routes {
             if let Some(rest) = strip_segment_prefix(&path, &route.prefix) {
-                return micro_target(route.micro, rest, query, &route.prefix);
+                return micro_target(route.micro, rest, query, route.header.as_ref());
             }
         }
-        micro_target(self.primary, &path, query, "/")
+        micro_target(self.primary, &path, query, Some(&self.root))
     }
 }
 
@@ -153,7 +173,12 @@ impl SpaceEndpoint {
 
 /// Builds [`Target::Micro`], or [`Target::Reserved`] when the Micro-relative path is under
 /// `/__space`.
-fn micro_target<'a>(micro: usize, rest: &str, query: Option<&str>, prefix: &'a str) -> Target<'a> {
+fn micro_target<'a>(
+    micro: usize,
+    rest: &str,
+    query: Option<&str>,
+    prefix: Option<&'a HeaderValue>,
+) -> Target<'a> {
     let rest = if rest.is_empty() { "/" } else { rest };
     if is_reserved(rest) {
         return Target::Reserved;

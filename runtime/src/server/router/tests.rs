@@ -35,7 +35,8 @@ fn micro(micro: usize, path_and_query: &str, prefix: &'static str) -> Target<'st
     Target::Micro {
         micro,
         path_and_query: path_and_query.into(),
-        prefix,
+        // A test's few expected values may live for the whole run.
+        prefix: Some(Box::leak(Box::new(HeaderValue::from_static(prefix)))),
     }
 }
 

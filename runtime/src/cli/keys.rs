@@ -7,7 +7,7 @@ use clap::{Args, Subcommand};
 
 use super::{Failure, load};
 use crate::app::{Options, state_dir};
-use crate::server::auth;
+use crate::keys::api;
 
 #[derive(Args, Debug)]
 pub struct KeysArgs {
@@ -42,17 +42,17 @@ pub fn keys(args: KeysArgs) -> Result<(), Failure> {
     );
     match args.action {
         KeysAction::Create { name } => {
-            let key = auth::create(&dir, &name).map_err(|e| Failure::Usage(format!("{e:#}")))?;
+            let key = api::create(&dir, &name).map_err(|e| Failure::Usage(format!("{e:#}")))?;
             println!("{key}");
             eprintln!("key `{name}` created; send it as `X-Space-App-Key`. It is not shown again.");
         }
         KeysAction::List => {
-            for (name, created) in auth::list(&dir)? {
+            for (name, created) in api::list(&dir)? {
                 println!("{name}\t{created}");
             }
         }
         KeysAction::Revoke { name } => {
-            auth::revoke(&dir, &name).map_err(|e| Failure::Usage(format!("{e:#}")))?;
+            api::revoke(&dir, &name).map_err(|e| Failure::Usage(format!("{e:#}")))?;
             eprintln!("key `{name}` revoked");
         }
     }

@@ -1,6 +1,6 @@
 //! `micro-wasm logs [MICRO] [--follow] [--app APP_TOML] [--state-dir DIR] [-n LINES]`
 //! (SPEC §8): prints the last lines of the per-Micro log files `<state>/logs/<micro>.log` that
-//! [`crate::logs`] writes, each line prefixed `[micro] ` when several Micros are shown, and
+//! [`crate::telemetry::guest_logs`] writes, each line prefixed `[micro] ` when several Micros are shown, and
 //! with `--follow` keeps printing lines as they are appended until interrupted.
 //!
 //! Following polls each file's size every 200 ms and reopens it from the start when it

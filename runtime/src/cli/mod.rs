@@ -1,7 +1,7 @@
 //! The command line (SPEC §8): one file per subcommand, each parsing its flags and delegating
 //! to the library. Exit codes: 0 ok, 1 runtime failure, 2 bad arguments or bad manifest.
 
-pub(crate) mod build;
+mod data;
 mod keys;
 mod logs;
 mod new;
@@ -16,6 +16,7 @@ use clap::{Parser, Subcommand};
 
 use crate::manifest::{self, Manifest};
 use crate::sandbox::env::Override;
+use crate::telemetry::access_log;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -58,6 +59,8 @@ enum Command {
     Trigger(trigger::TriggerArgs),
     /// Manage the app's API keys (used when `[app] auth = "api-key"`)
     Keys(keys::KeysArgs),
+    /// Export or import every Base and Drive of the app
+    Data(data::DataArgs),
     /// Print the last lines of each Micro's log file; --follow keeps printing new ones
     Logs(logs::LogsArgs),
     /// Create an app directory NAME/ with app.toml and a Rust guest to start from
@@ -111,10 +114,11 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run::run(args),
         Command::Validate { app_toml } => validate::validate(&app_toml),
         Command::Build { app_toml } => {
-            load(&app_toml).and_then(|m| build::build_all(&m).map_err(Failure::Runtime))
+            load(&app_toml).and_then(|m| crate::build::build_all(&m).map_err(Failure::Runtime))
         }
         Command::Trigger(args) => trigger::trigger(args),
         Command::Keys(args) => keys::keys(args),
+        Command::Data(args) => data::data(args),
         Command::Logs(args) => logs::logs(args),
         Command::New(args) => new::new(args),
     };
@@ -137,25 +141,28 @@ fn load(path: &Path) -> Result<Manifest, Failure> {
 }
 
 /// Runtime logs go to stderr, filtered by `MICRO_WASM_LOG` (default: info, and only warnings
-/// from Wasmtime and Cranelift). Guest output is not tracing: see `logs`.
+/// from Wasmtime and Cranelift). Guest output is not tracing: see `telemetry::guest_logs`.
 fn init_tracing(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("MICRO_WASM_LOG")
         .unwrap_or_else(|_| EnvFilter::new("info,wasmtime=warn,cranelift=warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(crate::console::Stderr)
+        .with_writer(crate::telemetry::console::Stderr)
         .with_target(false);
     let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    access_log::set_format(match format {
+        LogFormat::Text => access_log::Format::Text,
+        LogFormat::Json => access_log::Format::Json,
+    });
     match format {
         // A person at a terminal gets colours; a pipe or file gets the lean layout.
         LogFormat::Text if terminal => builder.with_ansi(true).compact().init(),
         LogFormat::Text => {
             builder
                 .with_ansi(false)
-                .event_format(crate::console::Line)
+                .event_format(crate::telemetry::console::LeanLayout)
                 .init();
-            crate::console::use_lean_layout();
         }
         LogFormat::Json => builder
             .json()

@@ -8,9 +8,11 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::Args;
 
-use super::{EnvArgs, Failure, build, load};
+use super::{EnvArgs, Failure, load};
 use crate::app::{App, Options};
-use crate::{server, watch};
+use crate::build;
+use crate::serve::{self, ServeOptions, watch};
+use crate::server::{FrontDoor, workers::Workers};
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
@@ -52,7 +54,6 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
     let opts = Options {
         state_dir: args.state_dir,
         env,
-        trusted_proxies: args.trusted_proxy,
         tmp_root: None,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -64,6 +65,8 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
         let addr = listener.local_addr()?;
+        let state_dir = crate::app::state_dir(&manifest, &opts);
+        let door = Arc::new(FrontDoor::new(&manifest, &state_dir, &args.trusted_proxy)?);
         let app = Arc::new(App::load(&manifest, &opts, addr)?);
         // Before the announcement: a change saved once the app is up is a change.
         let watcher = args
@@ -75,12 +78,13 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
             app.name,
             app.micros.len()
         );
-        let workers = args
-            .workers
-            .map_or_else(server::workers::Workers::per_core, usize::from);
-        server::run(listener, app, args.max_connections, workers, shutdown()).await?;
+        let opts = ServeOptions {
+            max_connections: args.max_connections,
+            workers: args.workers.map_or_else(Workers::per_core, usize::from),
+        };
+        serve::serve(listener, app, door, opts, shutdown()).await?;
         drop(watcher);
-        crate::console::flush();
+        crate::telemetry::console::flush();
         eprintln!("micro-wasm: stopped");
         Ok::<_, anyhow::Error>(())
     })?;
@@ -89,10 +93,10 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
 
 /// The first SIGINT/SIGTERM starts a graceful shutdown; a second one exits at once.
 async fn shutdown() {
-    server::shutdown_signal().await;
+    serve::shutdown_signal().await;
     eprintln!("micro-wasm: shutting down (signal again to exit now)");
     tokio::spawn(async {
-        server::shutdown_signal().await;
+        serve::shutdown_signal().await;
         eprintln!("micro-wasm: second signal, exiting now");
         std::process::exit(1);
     });

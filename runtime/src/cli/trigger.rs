@@ -1,6 +1,6 @@
 //! `micro-wasm trigger ACTION_ID [--app APP_TOML]` (SPEC §6, §8): loads the app in process and
 //! delivers the action's event once, through the same path as a scheduled run
-//! ([`scheduler::deliver`]: the Micro's limits, concurrency permit and lifecycle).
+//! ([`actions::deliver`]: the Micro's limits, concurrency permit and lifecycle).
 //!
 //! SPEC §6 says trigger "delivers the same event", so the body is exactly the scheduled one,
 //! `{"event":{"id":"<id>","trigger":"schedule"}}`: an action handler cannot tell a manual run
@@ -18,8 +18,8 @@ use anyhow::Context;
 use clap::Args;
 
 use super::{EnvArgs, Failure, load};
+use crate::actions;
 use crate::app::{App, Options};
-use crate::scheduler;
 
 /// The nominal listen address: the Micro's `PORT`, and its hostname when `[app] hostname` is
 /// unset, as under `micro-wasm run` with its default `--listen`.
@@ -41,7 +41,7 @@ pub struct TriggerArgs {
 
 pub fn trigger(args: TriggerArgs) -> Result<(), Failure> {
     let manifest = load(&args.app_toml)?;
-    let actions = scheduler::Actions::from_manifest(&manifest);
+    let actions = actions::Actions::from_manifest(&manifest);
     let Some(spec) = actions
         .specs()
         .iter()
@@ -81,7 +81,6 @@ pub fn trigger(args: TriggerArgs) -> Result<(), Failure> {
         state_dir: args.state_dir,
         env,
         tmp_root: Some(tmp_root.clone()),
-        ..Options::default()
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -91,7 +90,7 @@ pub fn trigger(args: TriggerArgs) -> Result<(), Failure> {
         let app = App::load(&manifest, &opts, NOMINAL_LISTEN)?;
         let micro = &app.micros[spec.micro];
         let started = std::time::Instant::now();
-        let delivery = scheduler::deliver(micro, &spec.id, &app.hostname).await;
+        let delivery = actions::deliver(micro, &spec.id, &app.hostname).await;
         Ok::<_, anyhow::Error>((delivery, started.elapsed().as_millis()))
     });
     let _ = std::fs::remove_dir_all(&tmp_root);

@@ -2,14 +2,16 @@
 //!
 //! Owns the manifest's types, its units (sizes, durations), and its validation: every error
 //! is collected and reported at once, each with the file, line and column of the offending
-//! key or value. It reads the manifest file and nothing else from the file system (component
+//! key or value. The grammar of an action's `interval` (cron and rates, and their next run
+//! times) is [`interval`]. It reads the manifest file and nothing else from the file system (component
 //! and source paths are resolved, never checked), and knows nothing about Wasmtime.
 
+pub mod interval;
 mod read;
-
-pub(crate) use read::suggest;
 mod units;
 mod validate;
+
+pub(crate) use read::suggest;
 
 #[cfg(test)]
 mod tests;
@@ -30,7 +32,13 @@ pub struct Manifest {
     pub app: AppSection,
     /// In file order.
     pub micros: Vec<MicroSection>,
+    /// `[limits] drive`: most bytes the app's Drives may hold together (default
+    /// [`DEFAULT_DRIVE_CAP`]).
+    pub drive_cap: u64,
 }
+
+/// The Drive cap of an app that sets none: 10 GB, the hosted service's allowance.
+pub const DEFAULT_DRIVE_CAP: u64 = 10_000_000_000;
 
 /// `[app]`.
 #[derive(Clone, Debug, PartialEq)]
@@ -55,6 +63,8 @@ pub struct LimitsSection {
     pub timeout: Option<Duration>,
     pub memory: Option<u64>,
     pub tmp: Option<u64>,
+    /// App-wide only (`[limits]`): the Drive cap.
+    pub drive: Option<u64>,
     pub payload: Option<u64>,
     pub instances: Option<u32>,
     pub concurrency: Option<u32>,
@@ -138,7 +148,7 @@ pub struct Action {
     pub id: String,
     pub name: String,
     pub description: Option<String>,
-    pub interval: crate::schedule::Schedule,
+    pub interval: crate::manifest::interval::Interval,
     /// `interval` as written.
     pub interval_text: String,
 }

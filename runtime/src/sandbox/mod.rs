@@ -1,5 +1,8 @@
-//! Everything that makes one Micro's sandbox (S3): its environment, its file system view and
-//! its resource limits. `MicroSandbox` is built once per Micro and stamps out a fresh
+//! Everything that makes one Micro's sandbox (S3) and the host interfaces a guest reaches:
+//! its environment ([`env`]), its file system view ([`fs`], with the `/tmp` quota of
+//! [`quota`]), its resource limits ([`limits`]), its outbound policy ([`outbound`]) and the
+//! read-only SQLite host ([`sqlite`], generated glue in [`bindings`]). Each host interface is
+//! implemented on a view of the store (`TmpFsView`, `SqliteView`), never on the store type. `MicroSandbox` is built once per Micro and stamps out a fresh
 //! `WasiCtx` for every instance. The mounted dirs are opened once and shared by the
 //! instances (each gets the same open handles, as `openat` bases); they are reopened when the
 //! Micro goes to sleep (`/tmp` is then recreated) and when it is reloaded (its build may have
@@ -8,11 +11,13 @@
 //! It must not share any host state between Micros, and nothing from the host's own
 //! environment, arguments or stdio reaches a guest through it.
 
+pub mod bindings;
 pub mod env;
 pub mod fs;
 pub mod limits;
 pub mod outbound;
 pub mod quota;
+pub mod sqlite;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -21,7 +26,7 @@ use anyhow::{Result, anyhow};
 use wasmtime_wasi::filesystem::WasiFilesystemCtx;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder};
 
-use crate::logs::GuestOutput;
+use crate::telemetry::guest_logs::GuestOutput;
 
 /// The fixed parts of a Micro's sandbox.
 pub struct MicroSandbox {
@@ -34,6 +39,8 @@ pub struct MicroSandbox {
     pub tmp_dir: PathBuf,
     /// S14: where the Micro may connect.
     pub outbound: std::sync::Arc<outbound::Outbound>,
+    /// The app's Bases and Drives, shared by all its Micros.
+    pub data: Option<Arc<crate::data::DataService>>,
     pub stdout: GuestOutput,
     pub stderr: GuestOutput,
     /// `/app`, `.` and `/tmp`, opened; `None` until first needed or after a failed reopen.

@@ -9,6 +9,11 @@
 //! a Micro). This module decides and logs; it must not send anything itself beyond handing an
 //! allowed request to wasmtime-wasi-http's default client.
 //!
+//! Requests to the Deta data hosts (`database.deta.sh`, `drive.deta.sh`, any scheme, paths
+//! under `/v1/`) never leave the process: the app's data service answers them (see
+//! [`data_api`]), whatever the policy says, so a guest written against the Deta HTTP API or
+//! SDKs works unchanged.
+//!
 //! The name is resolved once for the check and again by the client, so a name whose answer
 //! changes between the two (DNS rebinding) is a known gap; an allow-list closes it.
 
@@ -19,6 +24,21 @@ use anyhow::Result;
 use http_body_util::BodyExt;
 use wasmtime_wasi::sockets::SocketAddrUse;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
+
+use crate::data::{Api, DataService};
+
+/// The Deta data API a request to `host` and `path` is for, if any: Base on
+/// `database.deta.sh`, Drive on `drive.deta.sh`, paths under `/v1/`.
+pub fn data_api(host: &str, path: &str) -> Option<Api> {
+    if !path.starts_with("/v1/") {
+        return None;
+    }
+    match host.to_ascii_lowercase().as_str() {
+        "database.deta.sh" => Some(Api::Base),
+        "drive.deta.sh" => Some(Api::Drive),
+        _ => None,
+    }
+}
 
 /// One allow-list entry: `[scheme://]host[:port]`, where host may be `*` or `*.suffix`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -174,6 +194,8 @@ pub fn is_public(ip: IpAddr) -> bool {
 pub struct OutboundHooks {
     pub micro: Arc<str>,
     pub policy: Arc<Outbound>,
+    /// The app's data service, which answers requests to the Deta data hosts.
+    pub data: Option<Arc<DataService>>,
 }
 
 impl WasiHttpHooks for OutboundHooks {
@@ -202,8 +224,22 @@ impl WasiHttpHooks for OutboundHooks {
         drop(fut);
         let policy = self.policy.clone();
         let micro = self.micro.clone();
+        let data = self.data.clone();
         Box::new(async move {
             let uri = request.uri().clone();
+            if let Some(data) = data
+                && let Some(api) = data_api(uri.host().unwrap_or_default(), uri.path())
+            {
+                let response = data.handle(api, request).await.map(|body| {
+                    body.map_err(|e| HttpError::InternalError(Some(e.to_string())))
+                        .boxed_unsync()
+                });
+                let done = Box::new(async { Ok(()) });
+                return Ok((
+                    response,
+                    done as Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+                ));
+            }
             let scheme = uri.scheme_str().unwrap_or("https").to_string();
             let host = uri.host().unwrap_or_default().to_string();
             let port = uri
@@ -267,10 +303,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn only_the_deta_hosts_v1_paths_go_to_the_data_service() {
+        assert_eq!(
+            data_api("database.deta.sh", "/v1/p/b/items"),
+            Some(Api::Base)
+        );
+        assert_eq!(data_api("Drive.Deta.SH", "/v1/p/d/files"), Some(Api::Drive));
+        assert_eq!(data_api("database.deta.sh", "/v2/p/b/items"), None);
+        assert_eq!(data_api("database.deta.sh.evil.example", "/v1/p/b"), None);
+        assert_eq!(data_api("example.com", "/v1/p/b/items"), None);
+    }
+
+    #[test]
     fn forbidden_headers_are_the_defaults() {
         let mut hooks = OutboundHooks {
             micro: "m".into(),
             policy: Arc::new(Outbound::default()),
+            data: None,
         };
         let default = hooks.forbidden_header_filter();
         for name in [

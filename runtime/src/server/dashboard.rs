@@ -1,4 +1,4 @@
-//! The live dashboard (issue 8): the page at `/__space/`, how runtime endpoints read an API key
+//! The live dashboard: the page at `/__space/`, how runtime endpoints read an API key
 //! (SPEC §4 auth), and "Run now", `POST /__space/actions/<id>/run` (SPEC §6).
 //!
 //! The page is one HTML file with inline CSS and JS (`dashboard.html`, compiled in), loads
@@ -15,7 +15,7 @@
 //!   cross-site form or a no-CORS `fetch` cannot add and the runtime never allows through CORS:
 //!   no other web page can start a run through the cookie, nor on an `auth = "none"` app.
 //!
-//! It must not run guest code itself: a run goes through `scheduler::run_now`, the same
+//! It must not run guest code itself: a run goes through `actions::run_now`, the same
 //! logged, counted, never-overlapping path as a scheduled run.
 
 use std::borrow::Cow;
@@ -23,10 +23,11 @@ use std::borrow::Cow;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
 
-use super::body::{self, ResponseBody};
-use super::errors::{ErrorKind, HttpError};
+use super::FrontDoor;
+use super::endpoints::json;
+use crate::actions;
 use crate::app::App;
-use crate::scheduler;
+use crate::transport::{ErrorKind, HttpError, ResponseBody, empty, full};
 
 /// The page, compiled into the binary.
 const PAGE: &str = include_str!("dashboard.html");
@@ -50,7 +51,7 @@ pub fn page() -> Response<ResponseBody> {
         .header(header::REFERRER_POLICY, "no-referrer")
         .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
         .header(header::X_FRAME_OPTIONS, "DENY")
-        .body(body::full(PAGE))
+        .body(full(PAGE))
         .expect("static response parts are valid")
 }
 
@@ -58,12 +59,12 @@ pub fn page() -> Response<ResponseBody> {
 /// 401 for a wrong key. `None` when there is nothing to trade (no `key`, not a GET, or
 /// `auth = "none"`): the request goes on as usual.
 pub fn trade_key(
-    app: &App,
+    door: &FrontDoor,
     method: &Method,
     target: &str,
 ) -> Option<Result<Response<ResponseBody>, HttpError>> {
     let key = query_param(target, KEY_PARAM)?;
-    let keys = app.api_keys.as_ref()?;
+    let keys = door.api_keys.as_ref()?;
     if method != Method::GET && method != Method::HEAD {
         return None;
     }
@@ -83,7 +84,7 @@ pub fn trade_key(
         .header(header::SET_COOKIE, cookie)
         .header(header::CACHE_CONTROL, "no-store")
         .header(header::REFERRER_POLICY, "no-referrer")
-        .body(body::empty())
+        .body(empty())
         .expect("static response parts are valid");
     Some(Ok(response))
 }
@@ -157,12 +158,13 @@ pub async fn run_now(
             "running action `{id}` needs the header X-Space-Dashboard: 1 (a guard against cross-site requests)"
         ));
     }
-    let Some(result) = scheduler::run_now(app, action).await else {
+    let Some(result) = actions::run_now(&app.actions, &app.micros, &app.hostname, action).await
+    else {
         let message = format!("action `{id}` is already running; try again when it finishes");
         return Err(HttpError::new(ErrorKind::Busy, Some(micro), message));
     };
     let answer = serde_json::json!({"action": id, "micro": micro, "result": result});
-    Ok(super::json(StatusCode::OK, &answer))
+    Ok(json(StatusCode::OK, &answer))
 }
 
 #[cfg(test)]
@@ -201,7 +203,7 @@ mod tests {
     }
 
     /// Every field the page reads from `/__space/status` exists in the JSON the runtime sends
-    /// (the shapes themselves are pinned in `app`, `activity` and `scheduler`).
+    /// (the shapes themselves are pinned in `server::endpoints`, `telemetry::activity` and `actions`).
     #[test]
     fn dashboard_page_reads_the_status_fields() {
         for field in [

@@ -3,7 +3,7 @@
 //! on its worker with everything it starts (its requests, the guests they run, body streams,
 //! timers), so a request's wake-ups never cross threads.
 //!
-//! This serves the performance goals (issue 5): a shared work-stealing runtime moved every
+//! This serves the performance goals (docs/spec.md §1): a shared work-stealing runtime moved every
 //! socket wake-up through one epoll driver and other workers' queues. A guest that computes
 //! for long still yields at every epoch tick (S5), so the other connections on its worker
 //! keep being served between its slices. This module must not route, limit or log requests.
@@ -44,7 +44,7 @@ impl Workers {
             let thread = std::thread::Builder::new()
                 .name(format!("micro-wasm-conn-{i}"))
                 .spawn(move || {
-                    crate::console::worker_thread();
+                    crate::telemetry::console::worker_thread();
                     runtime.block_on(async {
                         let _ = stopped.await;
                     });

@@ -7,7 +7,7 @@ use std::time::Duration;
 mod rules;
 
 use super::*;
-use crate::schedule::{RateUnit, Schedule};
+use crate::manifest::interval::{Interval, RateUnit};
 
 const BASE: &str = "[app]\nname = \"a\"\n\n[[micro]]\nname = \"api\"\ncomponent = \"api.wasm\"\n";
 
@@ -97,12 +97,12 @@ fn full_example_parses_to_expected_values() {
     assert_eq!(a.interval_text, "0/15 * * * *");
     assert_eq!(
         a.interval,
-        Schedule::parse("0,15,30,45 * * * *").expect("cron")
+        Interval::parse("0,15,30,45 * * * *").expect("cron")
     );
     let d = &api.actions[1];
     assert_eq!(
         d.interval,
-        Schedule::Rate {
+        Interval::Rate {
             every: 1,
             unit: RateUnit::Day
         }

@@ -18,14 +18,15 @@ use wasmtime_wasi::runtime::spawn_blocking;
 
 use super::stream::{Mode, QuotaStream, write_counted};
 use super::{FileId, INODE_BYTES, Op, QuotaExceeded, TmpQuota};
-use crate::store::StoreData;
-
 /// Replaces wasmtime-wasi's `wasi:filesystem/types` in `linker` (already holding
-/// `wasmtime_wasi::p2::add_to_linker_async`) with the quota-counting one. Shadowing is
-/// allowed for this call only.
-pub fn add_to_linker(linker: &mut Linker<StoreData>) -> wasmtime::Result<()> {
+/// `wasmtime_wasi::p2::add_to_linker_async`) with the quota-counting one, reaching each store
+/// through `view`. Shadowing is allowed for this call only.
+pub fn add_to_linker<T: Send + 'static>(
+    linker: &mut Linker<T>,
+    view: fn(&mut T) -> TmpFsView<'_>,
+) -> wasmtime::Result<()> {
     linker.allow_shadowing(true);
-    let result = types::add_to_linker::<StoreData, TmpFs>(linker, view);
+    let result = types::add_to_linker::<T, TmpFs>(linker, view);
     linker.allow_shadowing(false);
     result
 }
@@ -43,13 +44,10 @@ pub struct TmpFsView<'a> {
     quota: &'a Arc<TmpQuota>,
 }
 
-fn view(d: &mut StoreData) -> TmpFsView<'_> {
-    TmpFsView {
-        fs: WasiFilesystemCtxView {
-            ctx: d.wasi.filesystem(),
-            table: &mut d.table,
-        },
-        quota: &d.quota,
+impl<'a> TmpFsView<'a> {
+    /// wasmtime-wasi's view `fs` of a store, counted against `quota`.
+    pub fn new(fs: WasiFilesystemCtxView<'a>, quota: &'a Arc<TmpQuota>) -> Self {
+        TmpFsView { fs, quota }
     }
 }
 

@@ -61,7 +61,7 @@
 mod host;
 mod stream;
 
-pub use host::add_to_linker;
+pub use host::{TmpFsView, add_to_linker};
 
 use std::fmt;
 use std::io;

@@ -124,10 +124,10 @@ pub struct QuotaStream {
     file: Arc<std::fs::File>,
     quota: Arc<TmpQuota>,
     mode: Mode,
-    state: State,
+    state: WriteState,
 }
 
-enum State {
+enum WriteState {
     Ready,
     Waiting(AbortOnDropJoinHandle<io::Result<usize>>),
     Error(io::Error),
@@ -140,7 +140,7 @@ impl QuotaStream {
             file,
             quota,
             mode,
-            state: State::Ready,
+            state: WriteState::Ready,
         }
     }
 
@@ -152,8 +152,8 @@ impl QuotaStream {
 
     /// Reports a pending error once, closing the stream.
     fn take_error(&mut self) -> StreamError {
-        match mem::replace(&mut self.state, State::Closed) {
-            State::Error(e) => StreamError::LastOperationFailed(e.into()),
+        match mem::replace(&mut self.state, WriteState::Closed) {
+            WriteState::Error(e) => StreamError::LastOperationFailed(e.into()),
             _ => StreamError::Closed,
         }
     }
@@ -163,9 +163,9 @@ impl QuotaStream {
 impl OutputStream for QuotaStream {
     fn write(&mut self, buf: Bytes) -> StreamResult<()> {
         match self.state {
-            State::Ready => {}
-            State::Closed => return Err(StreamError::Closed),
-            State::Waiting(_) | State::Error(_) => {
+            WriteState::Ready => {}
+            WriteState::Closed => return Err(StreamError::Closed),
+            WriteState::Waiting(_) | WriteState::Error(_) => {
                 return Err(StreamError::trap(
                     "write not permitted: check_write not called first",
                 ));
@@ -175,17 +175,17 @@ impl OutputStream for QuotaStream {
             return Ok(());
         }
         let task = counted(self.quota.clone(), self.file.clone(), buf, self.mode);
-        self.state = State::Waiting(spawn(task));
+        self.state = WriteState::Waiting(spawn(task));
         Ok(())
     }
 
     async fn blocking_write_and_flush(&mut self, buf: Bytes) -> StreamResult<()> {
         self.ready().await;
         match self.state {
-            State::Ready => {}
-            State::Closed => return Err(StreamError::Closed),
-            State::Error(_) => return Err(self.take_error()),
-            State::Waiting(_) => unreachable!("we've just waited for readiness"),
+            WriteState::Ready => {}
+            WriteState::Closed => return Err(StreamError::Closed),
+            WriteState::Error(_) => return Err(self.take_error()),
+            WriteState::Waiting(_) => unreachable!("we've just waited for readiness"),
         }
         if buf.is_empty() {
             return Ok(());
@@ -196,7 +196,7 @@ impl OutputStream for QuotaStream {
                 Ok(())
             }
             Err(e) => {
-                self.state = State::Closed;
+                self.state = WriteState::Closed;
                 Err(StreamError::LastOperationFailed(e.into()))
             }
         }
@@ -204,23 +204,23 @@ impl OutputStream for QuotaStream {
 
     fn flush(&mut self) -> StreamResult<()> {
         match self.state {
-            State::Ready | State::Waiting(_) => Ok(()),
-            State::Closed => Err(StreamError::Closed),
-            State::Error(_) => Err(self.take_error()),
+            WriteState::Ready | WriteState::Waiting(_) => Ok(()),
+            WriteState::Closed => Err(StreamError::Closed),
+            WriteState::Error(_) => Err(self.take_error()),
         }
     }
 
     fn check_write(&mut self) -> StreamResult<usize> {
         match self.state {
-            State::Ready => Ok(CAPACITY),
-            State::Waiting(_) => Ok(0),
-            State::Closed => Err(StreamError::Closed),
-            State::Error(_) => Err(self.take_error()),
+            WriteState::Ready => Ok(CAPACITY),
+            WriteState::Waiting(_) => Ok(0),
+            WriteState::Closed => Err(StreamError::Closed),
+            WriteState::Error(_) => Err(self.take_error()),
         }
     }
 
     async fn cancel(&mut self) {
-        if let State::Waiting(task) = mem::replace(&mut self.state, State::Closed) {
+        if let WriteState::Waiting(task) = mem::replace(&mut self.state, WriteState::Closed) {
             // As in wasmtime-wasi: a blocking write that already started runs to the end
             // (and settles its own accounting).
             task.cancel().await;
@@ -231,14 +231,14 @@ impl OutputStream for QuotaStream {
 #[wasmtime_wasi::async_trait]
 impl Pollable for QuotaStream {
     async fn ready(&mut self) {
-        if let State::Waiting(task) = &mut self.state {
+        if let WriteState::Waiting(task) = &mut self.state {
             let result = task.await;
             self.state = match result {
                 Ok(n) => {
                     self.advance(n);
-                    State::Ready
+                    WriteState::Ready
                 }
-                Err(e) => State::Error(e),
+                Err(e) => WriteState::Error(e),
             };
         }
     }

@@ -1,0 +1,98 @@
+//! The one way the data service answers: JSON bodies (`{"errors":[...]}` for failures, Deta's
+//! shape) with the right status, and the small helpers that build response bodies.
+//!
+//! It owns no HTTP routing and no storage; it must never produce an empty error body and never
+//! panic. Internal failures are logged here and reach the client only as a generic 500.
+
+use bytes::Bytes;
+use http::{HeaderValue, Response, StatusCode, header};
+use http_body_util::{BodyExt, Full};
+use serde::Serialize;
+
+use super::DataBody;
+
+/// A failure answered to the client as `{"errors":[message]}` with `status`.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            message: message.into(),
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, message)
+    }
+
+    pub fn unauthorized() -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "Unauthorized")
+    }
+
+    pub fn into_response(self) -> Response<DataBody> {
+        json(
+            self.status,
+            &serde_json::json!({ "errors": [self.message] }),
+        )
+    }
+}
+
+impl From<anyhow::Error> for ApiError {
+    fn from(err: anyhow::Error) -> Self {
+        tracing::error!(error = %format!("{err:#}"), "data service: internal error");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error")
+    }
+}
+
+/// What a handler returns: a response, or an error turned into one.
+pub type ApiResult = Result<Response<DataBody>, ApiError>;
+
+/// A body holding `bytes`, already complete.
+pub fn full_body(bytes: impl Into<Bytes>) -> DataBody {
+    Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
+
+/// `value` as a JSON response with `status`.
+pub fn json<T: Serialize + ?Sized>(status: StatusCode, value: &T) -> Response<DataBody> {
+    let text = match serde_json::to_vec(value) {
+        Ok(text) => text,
+        Err(err) => {
+            tracing::error!(error = %err, "data service: response not serialisable");
+            return plain_internal();
+        }
+    };
+    with_json_type(status, full_body(text))
+}
+
+fn plain_internal() -> Response<DataBody> {
+    with_json_type(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        full_body(&br#"{"errors":["Internal server error"]}"#[..]),
+    )
+}
+
+fn with_json_type(status: StatusCode, body: DataBody) -> Response<DataBody> {
+    let mut res = Response::new(body);
+    *res.status_mut() = status;
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    res
+}
+
+/// Turns a handler's result into the response.
+pub fn respond(result: ApiResult) -> Response<DataBody> {
+    result.unwrap_or_else(ApiError::into_response)
+}

@@ -1,0 +1,13 @@
+//! What an app keeps secret, in its state dir: the Data Keys each Micro gets as
+//! `DETA_PROJECT_KEY` ([`data`], S4) and the API keys that guard the app with
+//! `auth = "api-key"` ([`api`], SPEC §4). Both files go through one atomic, owner-only
+//! writer ([`file`]).
+//!
+//! It must not log or display a secret after it was created.
+
+pub mod api;
+pub mod data;
+mod file;
+
+pub use api::ApiKeys;
+pub use data::DataKeys;

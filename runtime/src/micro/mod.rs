@@ -1,0 +1,367 @@
+//! A running Micro: its pre-instantiated component, its sandbox, its warm instances and its
+//! lifecycle (SPEC §7; S8 concurrency, S11 sleep/wake). One request through an instance is
+//! [`invoke`]; putting idle Micros to sleep is [`sleeper`], and giving the host's freed heap
+//! back then is [`host_memory`].
+//!
+//! Per-Micro state is built once here (linker, `InstancePre`, env list) so the request path
+//! only makes or reuses a `Store`. The `InstancePre` can be swapped while serving (`run
+//! --watch`): each swap starts a new generation, and instances of an older one finish their
+//! request but are never kept warm. It must not parse HTTP or pick status codes: `invoke`
+//! does that.
+
+pub mod host_memory;
+pub mod invoke;
+pub mod sleeper;
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use wasmtime::{Engine, Store, UpdateDeadline};
+use wasmtime_wasi_http::WasiHttpCtx;
+use wasmtime_wasi_http::p2::bindings::{Proxy, ProxyPre};
+
+use crate::manifest::Limits;
+use crate::sandbox::MicroSandbox;
+use crate::sandbox::fs::TmpDir;
+use crate::sandbox::limits::InstanceLimiter;
+use crate::sandbox::outbound::OutboundHooks;
+use crate::sandbox::quota::TmpQuota;
+use crate::sandbox::sqlite::SqliteCtx;
+use crate::store::StoreData;
+use crate::telemetry::activity::Activity;
+use crate::telemetry::metrics::{MicroMetrics, MicroState};
+
+/// Most idle instances a Micro keeps warm. A burst beyond this makes new instances (a cold
+/// start costs well under a millisecond with the pooling allocator) and drops them afterwards.
+pub const MAX_WARM: usize = 16;
+
+/// Most resource handles (streams, fields, requests...) one instance may hold at once: a
+/// guest that floods them traps instead of growing host memory (each costs ~100 bytes).
+pub const MAX_HANDLES: usize = 100_000;
+
+fn handle_table() -> wasmtime::component::ResourceTable {
+    let mut table = wasmtime::component::ResourceTable::new();
+    table.set_max_capacity(MAX_HANDLES);
+    table
+}
+
+/// An instance ready to serve: its store and its exports.
+pub struct Instance {
+    pub store: Store<StoreData>,
+    pub proxy: Proxy,
+    /// The generation of the component it was made from.
+    generation: u64,
+    /// The thread it last ran on (see [`this_thread`]).
+    thread: usize,
+}
+
+/// Which of the warm instances (oldest first) to reuse on thread `here`: the last one that ran
+/// there, else the last one given back.
+fn pick<T>(warm: &[T], thread: impl Fn(&T) -> usize, here: usize) -> Option<usize> {
+    warm.iter()
+        .rposition(|inst| thread(inst) == here)
+        .or_else(|| warm.len().checked_sub(1))
+}
+
+/// A small number naming the calling thread. A warm instance goes preferably to a request on
+/// the thread that last ran it, whose core still caches its store, stack and linear memory;
+/// a shared pool handed instances back and forth between the connection workers.
+fn this_thread() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static THIS: usize = NEXT.fetch_add(1, Ordering::Relaxed);
+    }
+    THIS.with(|t| *t)
+}
+
+/// The component new instances are made from, and its generation (1 at start, one more on
+/// each reload).
+#[derive(Clone)]
+struct Loaded {
+    pre: ProxyPre<StoreData>,
+    generation: u64,
+}
+
+/// One Micro of the running app.
+pub struct Micro {
+    pub name: String,
+    pub primary: bool,
+    pub limits: Limits,
+    /// Keep finished instances warm for later requests (SPEC §7 `reuse`).
+    pub reuse: bool,
+    /// Read once per cold start; written only by [`Micro::swap`].
+    loaded: RwLock<Loaded>,
+    /// `loaded.generation`, readable without the lock when an instance is reused or given back.
+    generation: AtomicU64,
+    sandbox: MicroSandbox,
+    tmp: TmpDir,
+    /// S7: the byte quota of `tmp`, shared by all instances.
+    quota: Arc<TmpQuota>,
+    warm: Mutex<Vec<Instance>>,
+    life: Mutex<Life>,
+    /// Invocations running; S8: at most `concurrency`.
+    inflight: AtomicUsize,
+    /// Invocations, cold starts, requests, latencies and errors for `/__space/metrics` and
+    /// `/__space/status`.
+    pub metrics: MicroMetrics,
+    /// The last requests and errors, for the dashboard.
+    pub activity: Activity,
+}
+
+/// Whether the Micro is awake, and since when it has had nothing to do.
+struct Life {
+    awake: bool,
+    idle_since: Instant,
+}
+
+/// Proof that an invocation holds one of the Micro's `concurrency` slots; while it lives the
+/// Micro counts the invocation as in flight and cannot fall asleep.
+pub struct Slot {
+    micro: Arc<Micro>,
+}
+
+impl Slot {
+    /// The Micro whose slot this is.
+    pub fn micro(&self) -> &Arc<Micro> {
+        &self.micro
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if self.micro.inflight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.micro.life.lock().unwrap().idle_since = Instant::now();
+        }
+    }
+}
+
+impl Micro {
+    pub fn new(
+        name: String,
+        primary: bool,
+        limits: Limits,
+        reuse: bool,
+        pre: ProxyPre<StoreData>,
+        sandbox: MicroSandbox,
+        tmp: TmpDir,
+    ) -> Micro {
+        Micro {
+            name,
+            primary,
+            quota: Arc::new(TmpQuota::new(limits.tmp, tmp.path())),
+            limits,
+            reuse,
+            loaded: RwLock::new(Loaded { pre, generation: 1 }),
+            generation: AtomicU64::new(1),
+            sandbox,
+            tmp,
+            warm: Mutex::new(Vec::new()),
+            life: Mutex::new(Life {
+                awake: false,
+                idle_since: Instant::now(),
+            }),
+            inflight: AtomicUsize::new(0),
+            metrics: MicroMetrics::default(),
+            activity: Activity::default(),
+        }
+    }
+
+    /// Takes a concurrency slot, or `None` when `concurrency` invocations are running (S8).
+    /// Wakes the Micro if it was asleep (S11).
+    pub fn try_begin(self: &Arc<Self>) -> Option<Slot> {
+        let limit = self.limits.concurrency as usize;
+        self.inflight
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < limit).then_some(n + 1)
+            })
+            .ok()?;
+        self.metrics.invocations.fetch_add(1, Ordering::Relaxed);
+        let mut life = self.life.lock().unwrap();
+        if !life.awake {
+            life.awake = true;
+            self.metrics.wakes.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(micro = %self.name, "waking up");
+        }
+        drop(life);
+        Some(Slot {
+            micro: self.clone(),
+        })
+    }
+
+    /// A warm instance if one is kept, else a new one (a cold start). The bool is `true` for
+    /// a cold start.
+    pub async fn instance(&self) -> Result<(Instance, bool)> {
+        if let Some(inst) = self.take_warm() {
+            return Ok((inst, false));
+        }
+        self.metrics.cold_starts.fetch_add(1, Ordering::Relaxed);
+        let loaded = self.loaded.read().unwrap().clone();
+        let mut store = self.new_store(loaded.pre.engine())?;
+        let proxy = loaded.pre.instantiate_async(&mut store).await?;
+        let generation = loaded.generation;
+        Ok((
+            Instance {
+                store,
+                proxy,
+                generation,
+                thread: this_thread(),
+            },
+            true,
+        ))
+    }
+
+    /// A warm instance of the current generation, if one is kept: the one this thread ran
+    /// last, else the one given back last.
+    fn take_warm(&self) -> Option<Instance> {
+        let here = this_thread();
+        let mut warm = self.warm.lock().unwrap();
+        let current = self.generation.load(Ordering::Acquire);
+        loop {
+            let i = pick(&warm, |inst| inst.thread, here)?;
+            let inst = warm.remove(i);
+            if inst.generation == current {
+                return Some(inst);
+            }
+        }
+    }
+
+    /// Returns a healthy instance after a finished invocation. With `reuse = false`, when it
+    /// was made from a component since replaced, or when [`MAX_WARM`] (or `concurrency`) are
+    /// kept already, it is dropped instead, so a burst cannot pin memory: only the last few
+    /// instances stay warm until the Micro sleeps.
+    pub fn give_back(&self, mut inst: Instance) {
+        if !self.reuse {
+            return;
+        }
+        inst.thread = this_thread();
+        let mut warm = self.warm.lock().unwrap();
+        if inst.generation == self.generation.load(Ordering::Acquire)
+            && warm.len() < MAX_WARM.min(self.limits.concurrency as usize)
+        {
+            warm.push(inst);
+        }
+    }
+
+    /// Makes `pre` the component of every new instance and drops the warm ones; instances in
+    /// use finish their request on the old component. Returns the new generation.
+    pub fn swap(&self, pre: ProxyPre<StoreData>) -> u64 {
+        let generation = {
+            let mut loaded = self.loaded.write().unwrap();
+            let generation = loaded.generation + 1;
+            *loaded = Loaded { pre, generation };
+            self.generation.store(generation, Ordering::Release);
+            generation
+        };
+        // After the store above: an instance given back from now on sees the new generation.
+        let stale = std::mem::take(&mut *self.warm.lock().unwrap());
+        drop(stale);
+        // The build behind a reload may have replaced the code dir: new instances open it anew.
+        self.sandbox.reopen_mounts();
+        generation
+    }
+
+    /// The generation of the current component: 1, plus one per [`Micro::swap`].
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    fn new_store(&self, engine: &Engine) -> Result<Store<StoreData>> {
+        let data = StoreData {
+            wasi: self.sandbox.wasi_ctx()?,
+            http: WasiHttpCtx::new(),
+            table: handle_table(),
+            limiter: InstanceLimiter::new(self.limits.memory, self.limits.instances),
+            hooks: OutboundHooks {
+                micro: self.name.as_str().into(),
+                policy: self.sandbox.outbound.clone(),
+                data: self.sandbox.data.clone(),
+            },
+            quota: self.quota.clone(),
+            sqlite: SqliteCtx::new(
+                self.sandbox.code_dir.clone(),
+                self.limits.memory,
+                self.limits.timeout,
+            ),
+            deadline: Instant::now() + self.limits.timeout,
+        };
+        let mut store = Store::new(engine, data);
+        store.limiter(|d| &mut d.limiter);
+        // Every tick: trap once the wall-clock deadline has passed, else yield to the executor
+        // so a busy guest cannot monopolise a worker thread, and wait for the next tick.
+        store.epoch_deadline_callback(|ctx| {
+            Ok(if Instant::now() >= ctx.data().deadline {
+                UpdateDeadline::Interrupt
+            } else {
+                UpdateDeadline::Yield(1)
+            })
+        });
+        store.set_epoch_deadline(1);
+        Ok(store)
+    }
+
+    /// Puts the Micro to sleep if it has been idle for `sleep_after` with nothing in flight:
+    /// warm instances are dropped and `/tmp` is wiped (S11). Returns whether it slept now.
+    pub fn sleep_if_idle(&self, now: Instant) -> bool {
+        let mut life = self.life.lock().unwrap();
+        if !life.awake
+            || self.inflight.load(Ordering::Acquire) > 0
+            || now.duration_since(life.idle_since) < self.limits.sleep_after
+        {
+            return false;
+        }
+        life.awake = false;
+        let dropped = std::mem::take(&mut *self.warm.lock().unwrap());
+        drop(dropped);
+        if let Err(e) = self.tmp.wipe() {
+            tracing::warn!(micro = %self.name, "{e:#}");
+        }
+        // Here, not on the next request: the wake-up should not wait for it.
+        self.sandbox.reopen_mounts();
+        self.quota.reset();
+        tracing::info!(micro = %self.name, "going to sleep");
+        true
+    }
+
+    /// How often the sleeper should look at this Micro.
+    pub fn sleep_check_interval(&self) -> Duration {
+        (self.limits.sleep_after / 4).clamp(Duration::from_millis(10), Duration::from_secs(5))
+    }
+
+    pub fn state(&self) -> MicroState {
+        MicroState {
+            name: self.name.clone(),
+            awake: self.life.lock().unwrap().awake,
+            warm_instances: self.warm.lock().unwrap().len(),
+            in_flight: self.inflight.load(Ordering::Acquire),
+            tmp_bytes: self.quota.used(),
+            requests: self.metrics.invocations.load(Ordering::Relaxed),
+            cold_starts: self.metrics.cold_starts.load(Ordering::Relaxed),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn warm_instances_go_back_to_the_thread_that_ran_them() {
+        // Threads that last ran each warm instance, oldest first.
+        let warm = [1, 2, 1, 2];
+        assert_eq!(pick(&warm, |t| *t, 1), Some(2));
+        assert_eq!(pick(&warm, |t| *t, 2), Some(3));
+        // No instance of this thread: the one given back last.
+        assert_eq!(pick(&warm, |t| *t, 3), Some(3));
+        assert_eq!(pick(&[] as &[usize], |t| *t, 1), None);
+    }
+
+    #[test]
+    fn threads_get_distinct_numbers() {
+        let here = this_thread();
+        assert_eq!(this_thread(), here);
+        let there = std::thread::spawn(this_thread).join().unwrap();
+        assert_ne!(here, there);
+    }
+}

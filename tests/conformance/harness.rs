@@ -266,6 +266,11 @@ impl Server {
         }
     }
 
+    /// The process id of `micro-wasm run`.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Sends SIGTERM (unix) `times` times, 100 ms apart, and waits for the exit status.
     #[cfg(unix)]
     pub fn terminate(&mut self, times: usize) -> std::process::ExitStatus {
@@ -288,6 +293,20 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Sends `req` to `addr` on a fresh connection and reads the whole response; its status,
+/// or `None` when the connection or the response failed (e.g. the server was killed).
+pub async fn try_send(addr: SocketAddr, req: Request<Full<Bytes>>) -> Option<u16> {
+    let stream = tokio::net::TcpStream::connect(addr).await.ok()?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .ok()?;
+    tokio::spawn(conn);
+    let resp = sender.send_request(req).await.ok()?;
+    let status = resp.status().as_u16();
+    resp.into_body().collect().await.ok()?;
+    Some(status)
 }
 
 /// A response, fully read.

@@ -1,4 +1,4 @@
-//! The conformance suite: every seed rule (S1-S18) and the HTTP behaviour of SPEC.md, each
+//! The conformance suite: every seed rule (S1-S18) and the HTTP behaviour of docs/spec.md, each
 //! shown against the real `micro-wasm` binary over real HTTP with real guest components.
 //! One file per spec section; tests are named after the rule they show.
 
@@ -7,6 +7,7 @@ mod auth;
 mod cdp;
 mod cli;
 mod dashboard;
+mod data;
 mod harness;
 mod http_rules;
 mod lifecycle;

@@ -6,6 +6,7 @@
 
 mod actions;
 mod basic;
+mod deta;
 mod files;
 mod hostile;
 mod outbound;
@@ -26,6 +27,10 @@ type Handler = fn(&Req) -> Outcome;
 
 /// The route table: path (query excluded) → handler.
 fn route(path: &str) -> Option<Handler> {
+    // The Deta data API, forwarded (see `deta`).
+    if path.starts_with("/deta/") {
+        return Some(deta::proxy);
+    }
     let handler: Handler = match path {
         // Environment, request echo, warm-instance state, status codes.
         "/env" => basic::env,

@@ -1,0 +1,827 @@
+//! Deta Base and Drive served by micro-wasm (SPEC §11): every operation and its errors, both
+//! from outside (`/__space/v0/{base,drive}/v1/<project>/…` with `X-API-Key`) and from a guest
+//! (the probe's `/deta/…` route sends the same request to `database.deta.sh` /
+//! `drive.deta.sh`, which the runtime answers in process); data shared by the app's Micros,
+//! kept across restarts, sleep and SIGKILL, and exported and imported by `micro-wasm data`.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::Request;
+use http_body_util::Full;
+use serde_json::{Value, json};
+
+use crate::harness::{AppDir, Resp, Server, probe_app};
+
+/// The two ways in.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Way {
+    Outside,
+    Guest,
+}
+
+const WAYS: [Way; 2] = [Way::Outside, Way::Guest];
+
+/// A served app and the Data Key its Micros get.
+struct Data {
+    srv: Server,
+    key: String,
+}
+
+impl Data {
+    async fn start(app: &AppDir) -> Data {
+        let srv = app.serve(&[]);
+        let key = srv.get("/env").await.json()["DETA_PROJECT_KEY"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        Data { srv, key }
+    }
+
+    fn project(&self) -> &str {
+        self.key.split('_').next().unwrap()
+    }
+
+    /// `method` `rest` (after `/v1/<project>/`) of `api` (`base` or `drive`), the way `way`
+    /// goes. Without an `x-api-key` in `headers`, the Micro's own key is used (added here from
+    /// outside, by the probe from inside).
+    async fn call_with(
+        &self,
+        way: Way,
+        api: &str,
+        method: &str,
+        rest: &str,
+        body: impl Into<Bytes>,
+        headers: &[(&str, &str)],
+    ) -> Resp {
+        let uri = match way {
+            Way::Outside => format!("/__space/v0/{api}/v1/{}/{rest}", self.project()),
+            Way::Guest => format!("/deta/{api}/{rest}"),
+        };
+        let mut req = Request::builder().method(method).uri(uri);
+        let keyed = headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("x-api-key"));
+        if way == Way::Outside && !keyed {
+            req = req.header("x-api-key", &self.key);
+        }
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        self.srv
+            .send(req.body(Full::new(body.into())).unwrap())
+            .await
+    }
+
+    async fn call(&self, way: Way, api: &str, method: &str, rest: &str, body: Value) -> Resp {
+        let body = if body.is_null() {
+            Bytes::new()
+        } else {
+            Bytes::from(body.to_string())
+        };
+        self.call_with(way, api, method, rest, body, &[]).await
+    }
+
+    async fn base(&self, way: Way, method: &str, rest: &str, body: Value) -> Resp {
+        self.call(way, "base", method, rest, body).await
+    }
+}
+
+/// Asserts a Deta error body (`{"errors": [...]}`) with `status`, one message containing
+/// `needle`.
+fn assert_errors(r: &Resp, status: u16, needle: &str) {
+    assert_eq!(r.status, status, "{}", r.text());
+    let j = r.json();
+    let errors = j["errors"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no errors in {j}"));
+    assert!(
+        errors.iter().any(|e| e
+            .as_str()
+            .unwrap_or_default()
+            .to_lowercase()
+            .contains(&needle.to_lowercase())),
+        "{needle:?} in {j}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn base_operations_from_outside_and_from_a_guest() {
+    let app = probe_app("", "");
+    let d = Data::start(&app).await;
+    for way in WAYS {
+        let b = format!("{way:?}").to_lowercase();
+        // put: 207 with the stored items, keys generated where missing.
+        let r = d
+            .base(
+                way,
+                "PUT",
+                &format!("{b}/items"),
+                json!({"items": [{"key": "a", "n": 1, "p": {"r": 0}}, {"n": 2}]}),
+            )
+            .await;
+        assert_eq!(r.status, 207, "{way:?} {}", r.text());
+        let items = r.json()["processed"]["items"].as_array().unwrap().clone();
+        assert_eq!(items.len(), 2);
+        let generated = items[1]["key"].as_str().unwrap();
+        assert_eq!(generated.len(), 12, "{generated}");
+        // get, and 404 with the key.
+        let r = d
+            .base(way, "GET", &format!("{b}/items/a"), Value::Null)
+            .await;
+        assert_eq!(
+            (r.status, r.json()),
+            (200, json!({"key": "a", "n": 1, "p": {"r": 0}}))
+        );
+        let r = d
+            .base(way, "GET", &format!("{b}/items/nope"), Value::Null)
+            .await;
+        assert_eq!((r.status, r.json()), (404, json!({"key": "nope"})));
+        // insert: 201, then 409 on the same key.
+        let r = d
+            .base(
+                way,
+                "POST",
+                &format!("{b}/items"),
+                json!({"item": {"key": "i", "x": true}}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text());
+        let r = d
+            .base(
+                way,
+                "POST",
+                &format!("{b}/items"),
+                json!({"item": {"key": "i"}}),
+            )
+            .await;
+        assert_errors(&r, 409, "key already exists");
+        // update with every operation and a dotted path; 404 for a missing key.
+        let ops = json!({"set": {"p.q": 1}, "increment": {"n": 2}, "append": {"l": [1]},
+                         "prepend": {"m": [0]}, "delete": ["x"]});
+        let r = d
+            .base(way, "PATCH", &format!("{b}/items/a"), ops.clone())
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        let r = d
+            .base(way, "GET", &format!("{b}/items/a"), Value::Null)
+            .await;
+        assert_eq!(
+            r.json(),
+            json!({"key": "a", "n": 3, "p": {"r": 0, "q": 1}, "l": [1], "m": [0]})
+        );
+        let r = d.base(way, "PATCH", &format!("{b}/items/zz"), ops).await;
+        assert_errors(&r, 404, "key not found");
+        // delete: 200 whether or not the key exists.
+        for key in ["i", "never"] {
+            let r = d
+                .base(way, "DELETE", &format!("{b}/items/{key}"), Value::Null)
+                .await;
+            assert_eq!((r.status, r.json()), (200, json!({"key": key})));
+        }
+        // __expires: a past expiry is never stored; a future one is kept and returned.
+        let r = d
+            .base(way, "PUT", &format!("{b}/items"), json!({"items": [{"key": "old", "__expires": 1}, {"key": "new", "__expires": 4_000_000_000u64}]}))
+            .await;
+        assert_eq!(r.status, 207);
+        let r = d
+            .base(way, "GET", &format!("{b}/items/old"), Value::Null)
+            .await;
+        assert_eq!(r.status, 404);
+        let r = d
+            .base(way, "GET", &format!("{b}/items/new"), Value::Null)
+            .await;
+        assert_eq!(r.status, 200);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn base_queries_page_and_filter() {
+    let app = probe_app("", "");
+    let d = Data::start(&app).await;
+    let items: Vec<Value> = (0..10)
+        .map(|i| json!({"key": format!("k{i:02}"), "n": i, "tag": if i % 2 == 0 { "even" } else { "odd" }}))
+        .collect();
+    let r = d
+        .base(Way::Outside, "PUT", "q/items", json!({"items": items}))
+        .await;
+    assert_eq!(r.status, 207);
+    for way in WAYS {
+        // Paging: 4 + 4 + 2 in key order, `last` absent on the final page.
+        let (mut last, mut seen) = (Value::Null, Vec::new());
+        loop {
+            let r = d
+                .base(
+                    way,
+                    "POST",
+                    "q/query",
+                    json!({"query": [{"tag": "even"}, {"n?gte": 7}], "limit": 2, "last": last}),
+                )
+                .await;
+            assert_eq!(r.status, 200, "{}", r.text());
+            let page = r.json();
+            for item in page["items"].as_array().unwrap() {
+                seen.push(item["n"].as_i64().unwrap());
+            }
+            match page["paging"].get("last") {
+                Some(l) => last = l.clone(),
+                None => break,
+            }
+        }
+        assert_eq!(seen, [0, 2, 4, 6, 7, 8, 9], "{way:?}");
+        // Operators, descending order, prefix on the key, a missing field matches nothing.
+        let r = d
+            .base(
+                way,
+                "POST",
+                "q/query",
+                json!({"query": [{"key?pfx": "k0", "n?r": [3, 5]}], "sort": "desc"}),
+            )
+            .await;
+        let ns: Vec<i64> = r.json()["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["n"].as_i64().unwrap())
+            .collect();
+        assert_eq!(ns, [5, 4, 3]);
+        let r = d
+            .base(
+                way,
+                "POST",
+                "q/query",
+                json!({"query": [{"missing?lt": 3}]}),
+            )
+            .await;
+        assert_eq!(r.json()["items"], json!([]));
+        // Bad queries are 400 with Deta's error body.
+        let r = d
+            .base(way, "POST", "q/query", json!({"query": [{"n?bogus": 1}]}))
+            .await;
+        assert_errors(&r, 400, "");
+        let r = d.base(way, "POST", "q/query", json!({"limit": 0})).await;
+        assert_errors(&r, 400, "limit");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hostile_base_input_is_a_clear_400_and_stores_nothing() {
+    let app = probe_app("", "");
+    let d = Data::start(&app).await;
+    let deep = (0..200).fold(json!(1), |v, _| json!({ "a": v }));
+    let too_many: Vec<Value> = (0..26).map(|i| json!({"key": format!("m{i}")})).collect();
+    for way in WAYS {
+        let cases: Vec<(&str, &str, Bytes)> = vec![
+            ("PUT", "h/items", Bytes::from_static(b"{not json")),
+            (
+                "PUT",
+                "h/items",
+                Bytes::from(json!({"items": too_many}).to_string()),
+            ),
+            (
+                "PUT",
+                "h/items",
+                Bytes::from(json!({"items": [{"key": 5}]}).to_string()),
+            ),
+            (
+                "PUT",
+                "h/items",
+                Bytes::from(json!({"items": [{"key": "d"}, {"key": "d"}]}).to_string()),
+            ),
+            (
+                "PUT",
+                "h/items",
+                Bytes::from(json!({"items": [{"key": "x".repeat(5000)}]}).to_string()),
+            ),
+            (
+                "PUT",
+                "h/items",
+                Bytes::from(json!({"items": [{"key": "deep", "v": deep}]}).to_string()),
+            ),
+            (
+                "PUT",
+                "h/items",
+                Bytes::from(
+                    json!({"items": [{"key": "big", "v": "x".repeat(500_000)}]}).to_string(),
+                ),
+            ),
+            (
+                "PUT",
+                "..%2Fescape/items",
+                Bytes::from(json!({"items": [{"key": "e"}]}).to_string()),
+            ),
+            (
+                "PATCH",
+                "h/items/m0",
+                Bytes::from(json!({"set": {"key": "other"}}).to_string()),
+            ),
+        ];
+        for (method, rest, body) in cases {
+            let r = d.call_with(way, "base", method, rest, body, &[]).await;
+            assert!(
+                r.status == 400 || r.status == 404,
+                "{way:?} {method} {rest}: {} {}",
+                r.status,
+                r.text()
+            );
+            assert!(r.json()["errors"].is_array(), "{}", r.text());
+        }
+        let r = d.base(way, "POST", "h/query", json!({})).await;
+        assert_eq!(r.json()["items"], json!([]), "nothing was stored");
+    }
+    assert_eq!(d.srv.get("/__space/health").await.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wrong_or_missing_data_key_is_401() {
+    let app = probe_app("", "");
+    let d = Data::start(&app).await;
+    let wrong = format!("{}_{}", d.project(), "x".repeat(32));
+    for (way, key) in [
+        (Way::Outside, wrong.as_str()),
+        (Way::Outside, ""),
+        (Way::Outside, "other_0123456789abcdefghij0123456789ab"),
+        (Way::Guest, wrong.as_str()),
+    ] {
+        let headers = [("x-api-key", key)];
+        let r = d
+            .call_with(way, "base", "GET", "b/items/a", Bytes::new(), &headers)
+            .await;
+        assert_errors(&r, 401, "");
+    }
+    // No key at all from outside.
+    let uri = format!("/__space/v0/base/v1/{}/b/items/a", d.project());
+    assert_errors(&d.srv.get(&uri).await, 401, "");
+    // A project id that is not this app's, with a valid key.
+    let r = d
+        .srv
+        .send(
+            Request::get("/__space/v0/drive/v1/zzzzzzzz/d/files")
+                .header("x-api-key", &d.key)
+                .body(Full::new(Bytes::new()))
+                .unwrap(),
+        )
+        .await;
+    assert_errors(&r, 401, "");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn drive_operations_from_outside_and_from_a_guest() {
+    // Each request stays under the payload limit; the file does not.
+    let app = probe_app("payload = \"3MB\"\ntimeout = \"10s\"", "");
+    let d = Data::start(&app).await;
+    for way in WAYS {
+        let drive = format!("{way:?}").to_lowercase();
+        let call = |method: &'static str,
+                    rest: String,
+                    body: Bytes,
+                    headers: &'static [(&'static str, &'static str)]| {
+            let d = &d;
+            async move {
+                d.call_with(way, "drive", method, &rest, body, headers)
+                    .await
+            }
+        };
+        // A small put with its content type; download with Accept-Ranges.
+        let r = call(
+            "POST",
+            format!("{drive}/files?name=notes/a.txt"),
+            Bytes::from_static(b"hello drive"),
+            &[("content-type", "text/plain")],
+        )
+        .await;
+        assert_eq!(r.status, 201, "{}", r.text());
+        assert_eq!(r.json()["name"], "notes/a.txt");
+        let r = call(
+            "GET",
+            format!("{drive}/files/download?name=notes/a.txt"),
+            Bytes::new(),
+            &[],
+        )
+        .await;
+        assert_eq!((r.status, r.body.as_ref()), (200, &b"hello drive"[..]));
+        assert_eq!(r.headers["accept-ranges"], "bytes");
+        assert!(
+            r.headers["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/plain")
+        );
+        // A ranged download.
+        let r = call(
+            "GET",
+            format!("{drive}/files/download?name=notes/a.txt"),
+            Bytes::new(),
+            &[("range", "bytes=6-10")],
+        )
+        .await;
+        assert_eq!((r.status, r.body.as_ref()), (206, &b"drive"[..]));
+        assert_eq!(r.headers["content-range"], "bytes 6-10/11");
+        // A chunked upload of 6 MB in two parts, above the 3 MB payload limit per request.
+        let r = call(
+            "POST",
+            format!("{drive}/uploads?name=big.bin"),
+            Bytes::new(),
+            &[],
+        )
+        .await;
+        assert_eq!(r.status, 202, "{}", r.text());
+        let id = r.json()["upload_id"].as_str().unwrap().to_string();
+        let part = |seed: u8| {
+            Bytes::from(
+                (0..2_900_000u32)
+                    .map(|i| (i % 251) as u8 ^ seed)
+                    .collect::<Vec<u8>>(),
+            )
+        };
+        for (n, seed) in [(1, 1u8), (2, 2u8), (3, 3u8)] {
+            let r = call(
+                "POST",
+                format!("{drive}/uploads/{id}/parts?name=big.bin&part={n}"),
+                part(seed),
+                &[],
+            )
+            .await;
+            assert_eq!(r.status, 200, "part {n}: {}", r.text());
+        }
+        let r = call(
+            "PATCH",
+            format!("{drive}/uploads/{id}?name=big.bin"),
+            Bytes::new(),
+            &[],
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        let r = call(
+            "GET",
+            format!("{drive}/files/download?name=big.bin"),
+            Bytes::new(),
+            &[("range", "bytes=2899999-2900001")],
+        )
+        .await;
+        assert_eq!(r.status, 206);
+        assert_eq!(
+            r.body.as_ref(),
+            &[part(1)[2_899_999], part(2)[0], part(2)[1]]
+        );
+        if way == Way::Outside {
+            let r = call(
+                "GET",
+                format!("{drive}/files/download?name=big.bin"),
+                Bytes::new(),
+                &[],
+            )
+            .await;
+            assert_eq!(r.body.len(), 3 * 2_900_000);
+        }
+        // An empty file: start, no parts, finish.
+        let r = call(
+            "POST",
+            format!("{drive}/uploads?name=empty"),
+            Bytes::new(),
+            &[],
+        )
+        .await;
+        let id = r.json()["upload_id"].as_str().unwrap().to_string();
+        let r = call(
+            "PATCH",
+            format!("{drive}/uploads/{id}?name=empty"),
+            Bytes::new(),
+            &[],
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        let r = call(
+            "GET",
+            format!("{drive}/files/download?name=empty"),
+            Bytes::new(),
+            &[],
+        )
+        .await;
+        assert_eq!((r.status, r.body.len()), (200, 0));
+        // Listing with a prefix and paging.
+        let r = call("GET", format!("{drive}/files?limit=2"), Bytes::new(), &[]).await;
+        let page = r.json();
+        assert_eq!(page["names"], json!(["big.bin", "empty"]), "{page}");
+        let last = page["paging"]["last"].as_str().unwrap().to_string();
+        let r = call(
+            "GET",
+            format!("{drive}/files?limit=2&last={last}"),
+            Bytes::new(),
+            &[],
+        )
+        .await;
+        assert_eq!(r.json()["names"], json!(["notes/a.txt"]));
+        let r = call(
+            "GET",
+            format!("{drive}/files?prefix=notes/"),
+            Bytes::new(),
+            &[],
+        )
+        .await;
+        assert_eq!(r.json()["names"], json!(["notes/a.txt"]));
+        // Hostile names are 400; an unknown upload is 404; a missing file is 404.
+        for name in ["../x", "a/../../b", "dir/"] {
+            let r = call(
+                "POST",
+                format!("{drive}/files?name={name}"),
+                Bytes::from_static(b"x"),
+                &[],
+            )
+            .await;
+            assert_errors(&r, 400, "");
+        }
+        let r = call(
+            "POST",
+            format!("{drive}/uploads/nosuch/parts?name=x&part=1"),
+            Bytes::from_static(b"x"),
+            &[],
+        )
+        .await;
+        assert_errors(&r, 404, "");
+        let r = call(
+            "GET",
+            format!("{drive}/files/download?name=gone"),
+            Bytes::new(),
+            &[],
+        )
+        .await;
+        assert_eq!(r.status, 404, "{}", r.text());
+        // Bulk delete; an absent name counts as deleted.
+        let r = call(
+            "DELETE",
+            format!("{drive}/files"),
+            Bytes::from(json!({"names": ["empty", "never"]}).to_string()),
+            &[],
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.json()["deleted"], json!(["empty", "never"]));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_drive_cap_is_a_413_naming_it() {
+    let app = probe_app("drive = \"1MB\"", "");
+    let d = Data::start(&app).await;
+    let r = d
+        .call_with(
+            Way::Outside,
+            "drive",
+            "POST",
+            "d/files?name=a",
+            vec![0u8; 700_000],
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let r = d
+        .call_with(
+            Way::Outside,
+            "drive",
+            "POST",
+            "d/files?name=b",
+            vec![0u8; 700_000],
+            &[],
+        )
+        .await;
+    assert_errors(&r, 413, "1000000");
+    let r = d.srv.get("/__space/status").await.json();
+    assert_eq!(r["data"]["drives"][0]["files"], 1, "{r}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn all_micros_of_an_app_share_its_bases_and_drives() {
+    let app = probe_app(
+        "",
+        "primary = true\n\n[[micro]]\nname = \"other\"\ncomponent = '{probe}'\nsrc = \"code\"\npath = \"/other\"\n",
+    );
+    let d = Data::start(&app).await;
+    let r = d
+        .srv
+        .send(
+            Request::put("/deta/base/shared/items")
+                .body(Full::new(Bytes::from(
+                    json!({"items": [{"key": "k", "from": "probe"}]}).to_string(),
+                )))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(r.status, 207, "{}", r.text());
+    let r = d.srv.get("/other/deta/base/shared/items/k").await;
+    assert_eq!((r.status, r.json()["from"].clone()), (200, json!("probe")));
+    let mine = d.srv.get("/other/env").await.json()["DETA_PROJECT_KEY"].clone();
+    assert_ne!(
+        mine.as_str(),
+        Some(d.key.as_str()),
+        "each Micro keeps its own key"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn data_survives_restart_and_sleep() {
+    let app = probe_app("sleep_after = \"200ms\"", "");
+    let d = Data::start(&app).await;
+    let r = d
+        .base(
+            Way::Guest,
+            "PUT",
+            "keep/items",
+            json!({"items": [{"key": "a", "v": 1}]}),
+        )
+        .await;
+    assert_eq!(r.status, 207);
+    let r = d
+        .call_with(
+            Way::Guest,
+            "drive",
+            "POST",
+            "keep/files?name=f",
+            "file",
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 201);
+    assert!(
+        d.srv
+            .wait_output(Duration::from_secs(5), |o| o.contains("going to sleep")),
+        "the micro sleeps"
+    );
+    let r = d.base(Way::Guest, "GET", "keep/items/a", Value::Null).await;
+    assert_eq!(r.json()["v"], 1, "after sleep");
+    let key = d.key.clone();
+    drop(d);
+    let d = Data::start(&app).await;
+    assert_eq!(d.key, key, "the same Data Key after a restart");
+    let r = d.base(Way::Guest, "GET", "keep/items/a", Value::Null).await;
+    assert_eq!(r.json()["v"], 1, "after restart");
+    let r = d
+        .call_with(
+            Way::Guest,
+            "drive",
+            "GET",
+            "keep/files/download?name=f",
+            "",
+            &[],
+        )
+        .await;
+    assert_eq!(r.text(), "file");
+}
+
+/// Writes items one by one from outside until the process is killed with SIGKILL; every
+/// write that was answered 207 is there after a restart, whole.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_loses_no_acknowledged_write() {
+    let app = probe_app("", "");
+    let d = Data::start(&app).await;
+    let pid = d.srv.pid();
+    let value = "v".repeat(20_000);
+    let writer = {
+        let (addr, project, key, value) = (
+            d.srv.addr,
+            d.project().to_string(),
+            d.key.clone(),
+            value.clone(),
+        );
+        tokio::spawn(async move {
+            let mut acked = Vec::new();
+            for i in 0..100_000 {
+                let body =
+                    json!({"items": [{"key": format!("k{i}"), "v": value, "i": i}]}).to_string();
+                let req = Request::put(format!("/__space/v0/base/v1/{project}/kill/items"))
+                    .header("x-api-key", &key)
+                    .header("host", addr.to_string())
+                    .body(Full::new(Bytes::from(body)))
+                    .unwrap();
+                match crate::harness::try_send(addr, req).await {
+                    Some(207) => acked.push(i),
+                    _ => break,
+                }
+            }
+            acked
+        })
+    };
+    // Let some writes land, then kill the process mid-stream.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let r = d
+            .base(Way::Outside, "POST", "kill/query", json!({"limit": 1000}))
+            .await;
+        if r.json()["paging"]["size"].as_u64().unwrap_or(0) >= 30
+            || std::time::Instant::now() > deadline
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    std::process::Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()
+        .unwrap();
+    let acked = writer.await.unwrap();
+    assert!(acked.len() >= 30, "{} writes acknowledged", acked.len());
+    drop(d);
+    let d = Data::start(&app).await;
+    for i in acked {
+        let r = d
+            .base(
+                Way::Outside,
+                "GET",
+                &format!("kill/items/k{i}"),
+                Value::Null,
+            )
+            .await;
+        assert_eq!(r.status, 200, "acknowledged write k{i} lost");
+        assert_eq!(
+            r.json()["v"].as_str().map(str::len),
+            Some(value.len()),
+            "k{i} is whole"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn data_export_and_import_round_trip() {
+    let app = probe_app("", "");
+    let d = Data::start(&app).await;
+    let items: Vec<Value> = (0..60)
+        .map(|i| json!({"key": format!("i{i:03}"), "n": i}))
+        .collect();
+    for chunk in items.chunks(25) {
+        assert_eq!(
+            d.base(Way::Outside, "PUT", "things/items", json!({"items": chunk}))
+                .await
+                .status,
+            207
+        );
+    }
+    let r = d
+        .call_with(
+            Way::Outside,
+            "drive",
+            "POST",
+            "pics/files?name=a/b.txt",
+            "bee",
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 201);
+    drop(d);
+    let out = tempfile::tempdir().unwrap();
+    let dump = out.path().join("dump");
+    let done = app.cli(&["data", "export", dump.to_str().unwrap()]);
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    let lines = std::fs::read_to_string(dump.join("base/things.jsonl")).unwrap();
+    assert_eq!(lines.lines().count(), 60);
+    assert_eq!(
+        std::fs::read_to_string(dump.join("drive/pics/a/b.txt")).unwrap(),
+        "bee"
+    );
+    // Into a fresh state dir.
+    let fresh = out.path().join("state");
+    let done = app.cli(&[
+        "data",
+        "import",
+        dump.to_str().unwrap(),
+        "--state-dir",
+        fresh.to_str().unwrap(),
+    ]);
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    let srv = app.serve(&["--state-dir", fresh.to_str().unwrap()]);
+    let d = Data {
+        key: srv.get("/env").await.json()["DETA_PROJECT_KEY"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+        srv,
+    };
+    let r = d
+        .base(
+            Way::Guest,
+            "POST",
+            "things/query",
+            json!({"query": [{"n?gte": 59}]}),
+        )
+        .await;
+    assert_eq!(r.json()["items"], json!([{"key": "i059", "n": 59}]));
+    let r = d
+        .call_with(
+            Way::Guest,
+            "drive",
+            "GET",
+            "pics/files/download?name=a/b.txt",
+            "",
+            &[],
+        )
+        .await;
+    assert_eq!(r.text(), "bee");
+}

@@ -46,12 +46,14 @@
 //! `micro:space/sqlite@0.1.0`, which micro-wasm provides.
 
 mod action;
+pub mod client;
 pub mod env;
 mod http;
 mod router;
 pub mod sqlite;
 
 pub use action::{ACTIONS_PATH, ActionEvent};
+pub use client::fetch;
 pub use http::{Handler, IntoResponse, Method, Request, Response};
 pub use router::Router;
 /// JSON values and the `json!` macro, re-exported for handlers.

@@ -46,7 +46,9 @@
 //! `micro:space/sqlite@0.1.0`, which micro-wasm provides.
 
 mod action;
+pub mod base;
 pub mod client;
+mod deta;
 pub mod env;
 mod http;
 mod router;

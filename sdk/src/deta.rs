@@ -4,7 +4,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::client::{self, Request, Response};
+use crate::client::{self, Request, Response, StreamingResponse};
 use crate::{IntoResponse, Method};
 
 /// Why a Base or Drive call failed. `Display` gives a sentence fit for a log.
@@ -168,6 +168,7 @@ pub(crate) fn encode(text: &str) -> String {
 /// Sends requests: `wasi:http` in a component, a recording fake in tests.
 pub(crate) trait Transport: Send + Sync {
     fn send(&self, request: Request) -> Result<Response, client::Error>;
+    fn open(&self, request: Request) -> Result<StreamingResponse, client::Error>;
 }
 
 struct Wasi;
@@ -175,6 +176,10 @@ struct Wasi;
 impl Transport for Wasi {
     fn send(&self, request: Request) -> Result<Response, client::Error> {
         client::fetch(request)
+    }
+
+    fn open(&self, request: Request) -> Result<StreamingResponse, client::Error> {
+        client::fetch_streaming(request)
     }
 }
 
@@ -278,6 +283,10 @@ impl Service {
     pub(crate) fn send(&self, request: Request) -> Result<Response, Error> {
         Ok(self.transport.send(request)?)
     }
+
+    pub(crate) fn open(&self, request: Request) -> Result<StreamingResponse, Error> {
+        Ok(self.transport.open(request)?)
+    }
 }
 
 /// The project id: the Data Key's text before the first `_`.
@@ -310,6 +319,7 @@ fn origin(host: &str) -> String {
 #[cfg(test)]
 pub(crate) mod fake {
     use std::collections::VecDeque;
+    use std::io::Cursor;
     use std::sync::{Arc, Mutex};
 
     use super::*;
@@ -367,6 +377,15 @@ pub(crate) mod fake {
                 .unwrap()
                 .pop_front()
                 .expect("a queued response")
+        }
+
+        fn open(&self, request: Request) -> Result<StreamingResponse, client::Error> {
+            let response = self.send(request)?;
+            Ok(StreamingResponse {
+                status: response.status,
+                headers: response.headers,
+                body: Box::new(Cursor::new(response.body)),
+            })
         }
     }
 }

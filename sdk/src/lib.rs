@@ -49,6 +49,7 @@ mod action;
 pub mod base;
 pub mod client;
 mod deta;
+pub mod drive;
 pub mod env;
 mod http;
 mod router;

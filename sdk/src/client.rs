@@ -469,8 +469,13 @@ mod wasi_io {
             .headers
             .iter()
             .any(|(n, _)| n.eq_ignore_ascii_case("content-length"));
+        // Without a length, the host may send a `DELETE` (any method but these) chunked even
+        // when its body is empty, which some servers do not read.
         let needs_length = !request.body.is_empty()
-            || matches!(request.method, Method::Post | Method::Put | Method::Patch);
+            || !matches!(
+                request.method,
+                Method::Get | Method::Head | Method::Options | Method::Trace | Method::Connect
+            );
         if needs_length && !has_length {
             headers
                 .append("content-length", request.body.len().to_string().as_bytes())
@@ -509,20 +514,15 @@ mod wasi_io {
 
         // Write the body after handing the request over, so a body larger than the host's
         // buffer does not wait for a reader that is not there yet.
-        let written = write_body(&body, &request.body);
-        let finished = match written {
-            Ok(()) => OutgoingBody::finish(body, None).map_err(Error::from),
-            Err(e) => {
-                drop(body);
-                Err(e)
-            }
-        };
-        let response = wait(&future);
-        // A request the host refused fails the body too: report why it was refused.
-        let response = match (finished, response) {
+        let written = write_body(&body, &request.body)
+            .and_then(|()| OutgoingBody::finish(body, None).map_err(Error::from));
+        let response = match (written, wait(&future)) {
+            // A server may answer, and the host close the body stream, before the last write
+            // or flush: the answer is what counts.
+            (_, Ok(response)) => response,
+            // A request the host refused fails the body too: report why it was refused.
             (_, Err(e @ Error::Http { .. })) => return Err(e),
-            (Err(e), _) => return Err(e),
-            (Ok(()), response) => response?,
+            (Err(e), Err(_)) | (Ok(()), Err(e)) => return Err(e),
         };
         drop(future);
 
@@ -567,8 +567,7 @@ mod wasi_io {
             stream.write(&data[..n]).map_err(stream_error)?;
             data = &data[n..];
         }
-        stream.blocking_flush().map_err(stream_error)?;
-        Ok(())
+        stream.blocking_flush().map_err(stream_error)
     }
 
     /// How many bytes the stream takes now, waiting until it takes some.

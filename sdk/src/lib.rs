@@ -10,7 +10,11 @@
 //!   (`POST /__space/v0/actions`);
 //! - [`mod@env`]: the variables micro-wasm gives every Micro (`env::micro_name()`, ...);
 //! - [`sqlite`]: micro-wasm's `micro:space/sqlite` import, read-only SQLite databases
-//!   deployed with the code.
+//!   deployed with the code;
+//! - [`fetch`] and [`client`]: outgoing HTTP requests over `wasi:http/outgoing-handler`;
+//! - [`base`] and [`drive`]: Deta Base (JSON items) and Deta Drive (files), the data
+//!   services micro-wasm answers itself, with the deta SDKs' calls
+//!   (`Base::new("users")?.put(json!({...}))?`, `Drive::new("photos")?.get("cat.png")?`).
 //!
 //! Build with `cargo build --release --target wasm32-wasip2` and a `cdylib` crate type.
 //!
@@ -43,15 +47,21 @@
 //! Only what a Micro calls ends up imported: a component that never touches [`sqlite`]
 //! imports WASI 0.2 and `wasi:http` only, and runs under any `wasi:http/proxy` host
 //! (`wasmtime serve -S cli`). One that opens a database also imports
-//! `micro:space/sqlite@0.1.0`, which micro-wasm provides.
+//! `micro:space/sqlite@0.1.0`, which micro-wasm provides. [`base`], [`drive`] and [`client`]
+//! use only `wasi:http/outgoing-handler`, part of `wasi:http/proxy`.
 
 mod action;
+pub mod base;
+pub mod client;
+mod deta;
+pub mod drive;
 pub mod env;
 mod http;
 mod router;
 pub mod sqlite;
 
 pub use action::{ACTIONS_PATH, ActionEvent};
+pub use client::fetch;
 pub use http::{Handler, IntoResponse, Method, Request, Response};
 pub use router::Router;
 /// JSON values and the `json!` macro, re-exported for handlers.

@@ -24,8 +24,8 @@ pub struct Guest {
     pub wit: bool,
 }
 
-pub const APP_TOML: &str = include_str!("../templates/app.toml.tmpl");
-pub const GITIGNORE: &str = include_str!("../templates/gitignore.tmpl");
+pub const APP_TOML: &str = include_str!("templates/app.toml.tmpl");
+pub const GITIGNORE: &str = include_str!("templates/gitignore.tmpl");
 
 pub fn guest(lang: Lang) -> &'static Guest {
     match lang {
@@ -43,11 +43,8 @@ const RUST: Guest = Guest {
     ignore: "target/\n",
     wit: false,
     files: &[
-        (
-            "main/Cargo.toml",
-            include_str!("../templates/Cargo.toml.tmpl"),
-        ),
-        ("main/src/lib.rs", include_str!("../templates/lib.rs.tmpl")),
+        ("main/Cargo.toml", include_str!("templates/Cargo.toml.tmpl")),
+        ("main/src/lib.rs", include_str!("templates/lib.rs.tmpl")),
     ],
 };
 
@@ -63,7 +60,7 @@ const PYTHON: Guest = Guest {
     ignore: "*.wasm\n__pycache__/\n.bindings/\n",
     wit: true,
     files: &[
-        ("main/app.py", include_str!("../templates/app.py.tmpl")),
+        ("main/app.py", include_str!("templates/app.py.tmpl")),
         (
             "main/space.py",
             include_str!("../../../../guest-examples/polyglot/python/space.py"),
@@ -83,10 +80,10 @@ const JS: Guest = Guest {
     ignore: "*.wasm\nwit-gen/\nnode_modules/\n",
     wit: true,
     files: &[
-        ("main/app.js", include_str!("../templates/app.js.tmpl")),
+        ("main/app.js", include_str!("templates/app.js.tmpl")),
         (
             "main/package.json",
-            include_str!("../templates/package.json.tmpl"),
+            include_str!("templates/package.json.tmpl"),
         ),
         (
             "main/space.js",

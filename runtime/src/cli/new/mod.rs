@@ -9,7 +9,7 @@
 //! - js: `app.js` on `space.js`, built by `build.mjs` (componentize-js, installed outside the
 //!   code dir on the first build) against `NAME/wit/`.
 //!
-//! The files come from `templates/` and, for Python and JS, from the repo's polyglot example
+//! The files come from `templates/` and, for Python and JS, from the repo's SDKs (`sdk/`)
 //! and `wit/`, all compiled in (`new/templates.rs`). It must not overwrite anything: an existing
 //! non-empty `NAME/` is refused (exit 2), as is a name breaking the app name rule (1-32 chars of
 //! `[a-z0-9-]`). It does not build the guest: the printed next step, `micro-wasm run --build`,

@@ -1,7 +1,7 @@
 //! What `micro-wasm new` writes for each `--lang`: the guest's files in `main/`, how app.toml
-//! builds it, and what to install first. The Python and JavaScript guests reuse the repo's
-//! polyglot example (`space.py`, `space.js`, `build.mjs`, its lock file and `js.wit`) and its
-//! `wit/`, compiled in here, so none of them is written twice by hand. In a file's text
+//! builds it, and what to install first. The Python and JavaScript guests reuse the SDKs
+//! in the repo's `sdk/` (`space.py`; `space.js`, `build.mjs`, its lock file and `js.wit`) and
+//! its `wit/`, compiled in here, so none of them is written twice by hand. In a file's text
 //! `{{app}}` and `{{micro}}` become the app's and its Micro's names.
 
 use super::Lang;
@@ -63,13 +63,13 @@ const PYTHON: Guest = Guest {
         ("main/app.py", include_str!("templates/app.py.tmpl")),
         (
             "main/space.py",
-            include_str!("../../../../guest-examples/polyglot/python/space.py"),
+            include_str!("../../../../sdk/python/space.py"),
         ),
     ],
 };
 
 /// `app.js` on `space.js`, built by `build.mjs` (componentize-js) against the app's `wit/`:
-/// `package.json` says so, and pins the toolchain with the polyglot example's lock file.
+/// `package.json` says so, and pins the toolchain with the JS SDK's lock file.
 const JS: Guest = Guest {
     component: "main/app.wasm",
     build: "node build.mjs",
@@ -87,19 +87,19 @@ const JS: Guest = Guest {
         ),
         (
             "main/space.js",
-            include_str!("../../../../guest-examples/polyglot/js/space.js"),
+            include_str!("../../../../sdk/js/space.js"),
         ),
         (
             "main/build.mjs",
-            include_str!("../../../../guest-examples/polyglot/js/build.mjs"),
+            include_str!("../../../../sdk/js/build.mjs"),
         ),
         (
             "main/package-lock.json",
-            include_str!("../../../../guest-examples/polyglot/js/package-lock.json"),
+            include_str!("../../../../sdk/js/package-lock.json"),
         ),
         (
             "main/wit/js.wit",
-            include_str!("../../../../guest-examples/polyglot/js/wit/js.wit"),
+            include_str!("../../../../sdk/js/wit/js.wit"),
         ),
     ],
 };

@@ -1,7 +1,8 @@
 //! The live dashboard at `/__space/` (issue 8): its key handling over plain HTTP, then the real
 //! page in headless Chromium — the Micro, its recent requests, errors and log lines, "Run now"
-//! delivering the action — and a screenshot, checked and saved to `docs/dashboard.png` for
-//! the README.
+//! delivering the action — and a screenshot, checked and saved to `dashboard.png` in Cargo's
+//! temp dir for tests (`target/tmp/`), or where `MICRO_WASM_SCREENSHOT` says: the README's
+//! `docs/dashboard.png` is refreshed by `docs/refresh-dashboard.sh`, never by a plain test run.
 
 use std::time::{Duration, Instant};
 
@@ -16,6 +17,16 @@ use crate::harness::{self, AppDir, Resp, Server};
 const WIDTH: u32 = 1280;
 const HEIGHT: u32 = 880;
 const WAIT: Duration = Duration::from_secs(20);
+
+/// Where the screenshot goes: `$MICRO_WASM_SCREENSHOT` (relative to the repo's root), else
+/// `dashboard.png` in Cargo's temp dir for integration tests, so a test run changes no tracked
+/// file.
+fn screenshot_path() -> std::path::PathBuf {
+    match std::env::var_os("MICRO_WASM_SCREENSHOT") {
+        Some(path) if !path.is_empty() => harness::repo().join(path),
+        _ => std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard.png"),
+    }
+}
 
 /// One probe Micro behind `auth = "api-key"`, with a daily action `nudge`.
 fn dashboard_app() -> AppDir {
@@ -288,7 +299,7 @@ async fn dashboard_in_headless_chromium() {
         colors > 50 && share < 0.9,
         "a blank-looking screenshot: {colors} colors, top {share:.2}"
     );
-    let out = harness::repo().join("docs/dashboard.png");
+    let out = screenshot_path();
     std::fs::create_dir_all(out.parent().unwrap()).unwrap();
     std::fs::write(&out, &shot).unwrap();
     eprintln!(

@@ -1,5 +1,5 @@
-// The polyglot example's API (../README.md) in JavaScript, on space.js.
-import { createApp, env, files, json, sqlite, ReadOnlyError } from "./space.js";
+// The polyglot example's API (../README.md) in JavaScript, on the JS SDK's space.js (sdk/js).
+import { createApp, env, files, json, sqlite, ReadOnlyError } from "../../../sdk/js/space.js";
 
 const LAST_ACTION = "/tmp/last-action.json";
 const quotes = () => sqlite.open("quotes.db");

@@ -1,5 +1,6 @@
 // The smallest Micro, for benchmarks against `wasmtime serve -S cli` (which cannot provide
-// micro:space/sqlite): world `hello` in wit/js.wit, `wasi:http/proxy` only, so no space.js.
+// micro:space/sqlite): world `hello` of the JS SDK's wit/js.wit (sdk/js), `wasi:http/proxy`
+// only, so no space.js.
 // It answers `Hello from <DETA_SPACE_APP_MICRO_NAME>!` as text/plain.
 //
 // It implements `wasi:http/incoming-handler` directly instead of `addEventListener("fetch")`:

@@ -4,16 +4,18 @@
 //! greeting and prints the action's events:
 //!
 //! - rust: a crate built by `cargo build --target wasm32-wasip2`;
-//! - python: `app.py` on `space.py`, built by componentize-py against `NAME/wit/` (the repo's
-//!   `wit/`: `micro:space` and WASI);
-//! - js: `app.js` on `space.js`, built by `build.mjs` (componentize-js, installed outside the
-//!   code dir on the first build) against `NAME/wit/`.
+//! - python: `app.py` on `space.py` (the Python SDK), built by componentize-py against
+//!   `NAME/wit/` (the repo's `wit/`: `micro:space` and WASI);
+//! - js: `app.js` on `space.js` (the JS SDK), built by its `build.mjs` (componentize-js,
+//!   installed outside the code dir on the first build) against `NAME/wit/`.
 //!
-//! The files come from `templates/` and, for Python and JS, from the repo's polyglot example
-//! and `wit/`, all compiled in (`new/templates.rs`). It must not overwrite anything: an existing
-//! non-empty `NAME/` is refused (exit 2), as is a name breaking the app name rule (1-32 chars of
-//! `[a-z0-9-]`). It does not build the guest: the printed next step, `micro-wasm run --build`,
-//! does.
+//! The files are compiled in from `templates/`, inside the crate: `*.tmpl`, and copies of the
+//! SDKs' files and of the repo's `wit/`, which a test keeps equal to their originals
+//! (`templates.rs`).
+//!
+//! It must not overwrite anything: an existing non-empty `NAME/` is refused (exit 2), as is a
+//! name breaking the app name rule (1-32 chars of `[a-z0-9-]`). It does not build the guest:
+//! the printed next step, `micro-wasm run --build`, does.
 
 use std::path::{Path, PathBuf};
 
@@ -174,27 +176,6 @@ mod tests {
         assert_eq!(pkg["dependencies"], lock["packages"][""]["dependencies"]);
         assert_eq!(pkg["micro-wasm"]["wit"], "../wit");
         assert_eq!(pkg["micro-wasm"]["components"]["app"]["world"], "micro");
-    }
-
-    #[test]
-    fn the_scaffold_s_wit_is_the_whole_of_the_repo_s() {
-        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../wit");
-        let mut on_disk = Vec::new();
-        for dir in ["", "deps/"] {
-            for entry in std::fs::read_dir(repo.join(dir)).unwrap() {
-                let name = entry.unwrap().file_name().into_string().unwrap();
-                if name.ends_with(".wit") {
-                    on_disk.push(format!("wit/{dir}{name}"));
-                }
-            }
-        }
-        on_disk.sort();
-        let mut compiled: Vec<_> = templates::WIT.iter().map(|(rel, _)| *rel).collect();
-        compiled.sort();
-        assert_eq!(
-            compiled, on_disk,
-            "templates::WIT lists every .wit file of wit/"
-        );
     }
 
     #[test]

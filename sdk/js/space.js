@@ -1,5 +1,6 @@
 // space.js: what a JavaScript Micro needs on micro-wasm, so an author writes handlers, not
-// bindings. Copy it next to your code; it only needs componentize-js and wit/js.wit.
+// bindings. Import it from the SDK's directory or from a copy next to your code; build.mjs
+// builds the Micro with componentize-js for world `micro` of wit/js.wit (see README.md).
 //
 //   import { createApp, json, env, sqlite, files } from "./space.js";
 //

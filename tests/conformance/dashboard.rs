@@ -1,4 +1,4 @@
-//! The live dashboard at `/__space/` (issue 8): its key handling over plain HTTP, then the real
+//! The live dashboard at `/__space/`: its key handling over plain HTTP, then the real
 //! page in headless Chromium — the Micro, its recent requests, errors and log lines, "Run now"
 //! delivering the action — and a screenshot, checked and saved to `dashboard.png` in Cargo's
 //! temp dir for tests (`target/tmp/`), or where `MICRO_WASM_SCREENSHOT` says: the README's

@@ -88,3 +88,35 @@ fn a_valid_manifest_validates() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("valid"));
 }
+
+/// The first ```toml block after `heading` in the repo file `doc`.
+fn toml_example(doc: &str, heading: &str) -> String {
+    let text = std::fs::read_to_string(crate::harness::repo().join(doc)).unwrap();
+    let at = text
+        .find(heading)
+        .unwrap_or_else(|| panic!("{doc} has no heading {heading:?}"));
+    text[at..]
+        .split("\n```toml\n")
+        .nth(1)
+        .and_then(|block| block.split("\n```\n").next())
+        .unwrap_or_else(|| panic!("{doc} has no ```toml block after {heading:?}"))
+        .to_string()
+}
+
+/// The `app.toml` examples users copy from — the README's and the spec's — are valid.
+#[test]
+fn the_documented_app_toml_examples_validate() {
+    for (doc, heading) in [
+        ("README.md", "## `app.toml` in brief"),
+        ("docs/spec.md", "## §3 `app.toml`"),
+    ] {
+        let app = AppDir::new(&toml_example(doc, heading));
+        let out = app.cli(&["validate"]);
+        assert!(
+            out.status.success(),
+            "{doc}'s example: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(String::from_utf8_lossy(&out.stdout).contains("is valid"));
+    }
+}

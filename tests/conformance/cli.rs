@@ -381,3 +381,29 @@ fn a_component_without_the_http_handler_is_refused_naming_the_export() {
         "{err}"
     );
 }
+
+/// Bad arguments exit 2 with a message naming the argument, whatever the subcommand, before
+/// anything is compiled or bound.
+#[test]
+fn bad_arguments_exit_2_naming_the_argument() {
+    let app = probe_app("", "");
+    for (args, needle) in [
+        (
+            &["run", "--trusted-proxy", "nonsense"][..],
+            "--trusted-proxy",
+        ),
+        (
+            &["run", "--env", "nosuch.X=1"][..],
+            "no micro named `nosuch`",
+        ),
+        (&["run", "--env", "PORT=1"][..], "reserved"),
+        (&["trigger", "tick", "--env", "nosuch.X=1"][..], "no action"),
+        (&["run", "--workers", "0"][..], "--workers"),
+        (&["run", "--listen", "not-an-address"][..], "--listen"),
+    ] {
+        let out = app.cli(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", describe(&out));
+        assert!(stderr.contains(needle), "{args:?}: {needle:?} in {stderr}");
+    }
+}

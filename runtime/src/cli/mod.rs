@@ -79,14 +79,28 @@ pub struct EnvArgs {
 }
 
 impl EnvArgs {
-    /// The overrides in precedence order; a bad value is a usage failure (exit 2).
-    pub fn overrides(&self) -> Result<Vec<Override>, Failure> {
+    /// The overrides in precedence order; a bad value, or a `MICRO.NAME` naming no Micro of
+    /// `manifest`, is a usage failure (exit 2).
+    pub fn overrides(&self, manifest: &Manifest) -> Result<Vec<Override>, Failure> {
         let mut env = match &self.env_file {
             Some(f) => Override::parse_file(f).map_err(|e| Failure::Usage(format!("{e:#}")))?,
             None => Vec::new(),
         };
         for e in &self.env {
             env.push(Override::parse(e).map_err(|e| Failure::Usage(format!("--env: {e:#}")))?);
+        }
+        for o in &env {
+            if let Some(m) = &o.micro
+                && !manifest.micros.iter().any(|x| &x.name == m)
+            {
+                let known: Vec<&str> = manifest.micros.iter().map(|x| x.name.as_str()).collect();
+                return Err(Failure::Usage(format!(
+                    "--env {m}.{}: no micro named `{m}` in {} (known: {})",
+                    o.name,
+                    manifest.path.display(),
+                    known.join(", ")
+                )));
+            }
         }
         Ok(env)
     }

@@ -12,6 +12,7 @@ use super::{EnvArgs, Failure, load};
 use crate::app::{App, Options};
 use crate::build;
 use crate::serve::{self, ServeOptions, watch};
+use crate::server::headers::TrustedProxies;
 use crate::server::{FrontDoor, workers::Workers};
 
 #[derive(Args, Debug)]
@@ -47,7 +48,9 @@ pub struct RunArgs {
 
 pub fn run(args: RunArgs) -> Result<(), Failure> {
     let manifest = load(&args.app_toml)?;
-    let env = args.env.overrides()?;
+    let env = args.env.overrides(&manifest)?;
+    let trusted = TrustedProxies::parse(&args.trusted_proxy)
+        .map_err(|e| Failure::Usage(format!("--trusted-proxy: {e}")))?;
     if args.build {
         build::build_all(&manifest)?;
     }
@@ -66,7 +69,7 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
             .with_context(|| format!("cannot listen on {}", args.listen))?;
         let addr = listener.local_addr()?;
         let state_dir = crate::app::state_dir(&manifest, &opts);
-        let door = Arc::new(FrontDoor::new(&manifest, &state_dir, &args.trusted_proxy)?);
+        let door = Arc::new(FrontDoor::new(&manifest, &state_dir, trusted)?);
         let app = Arc::new(App::load(&manifest, &opts, addr)?);
         // Before the announcement: a change saved once the app is up is a change.
         let watcher = args

@@ -74,7 +74,7 @@ pub fn trigger(args: TriggerArgs) -> Result<(), Failure> {
             args.action_id
         )));
     };
-    let env = args.env.overrides()?;
+    let env = args.env.overrides(&manifest)?;
     // A private /tmp root: a `run` serving from the same state dir keeps its /tmp.
     let tmp_root = std::env::temp_dir().join(format!("micro-wasm-trigger-{}", std::process::id()));
     let opts = Options {

@@ -56,14 +56,12 @@ pub struct FrontDoor {
 
 impl FrontDoor {
     /// The front door of `manifest`'s app, whose API keys (if any) live in `state_dir`;
-    /// `trusted_proxies` are the `--trusted-proxy` CIDRs.
+    /// `trusted` are the `--trusted-proxy` peers.
     pub fn new(
         manifest: &Manifest,
         state_dir: &Path,
-        trusted_proxies: &[String],
+        trusted: TrustedProxies,
     ) -> Result<FrontDoor> {
-        let trusted = TrustedProxies::parse(trusted_proxies)
-            .map_err(|e| anyhow::anyhow!("--trusted-proxy: {e}"))?;
         let routes = manifest
             .micros
             .iter()

@@ -57,7 +57,7 @@ async fn api_key_protects_non_public_routes() {
     assert_eq!(srv.get("/env").await.status, 200);
     assert_eq!(
         srv.get("/share/nothing").await.text(),
-        "no such probe route\n"
+        "no such probe route /share/nothing (micro main)\n"
     );
     assert_eq!(srv.get("/open/counter").await.status, 200);
     // Runtime endpoints: health is public, status is not.

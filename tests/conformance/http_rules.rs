@@ -53,7 +53,12 @@ async fn routing_longest_prefix_strips_and_forwards_the_prefix() {
     // Not at a segment boundary: the primary gets the whole path.
     let r = srv.get("/apix/echo").await;
     assert_eq!(r.status, 404, "the probe's own 404 for an unknown route");
-    assert!(r.text().contains("no such probe route"));
+    assert!(
+        r.text()
+            .contains("no such probe route /apix/echo (micro web)"),
+        "{}",
+        r.text()
+    );
     let e = echo(&srv, "/echo").await;
     assert_eq!(header(&e, "x-forwarded-prefix"), ["/"]);
     let env = srv.get("/env").await.json();
@@ -61,7 +66,7 @@ async fn routing_longest_prefix_strips_and_forwards_the_prefix() {
     // `/api` alone reaches the api Micro's root.
     let r = srv.get("/api").await;
     assert!(
-        r.text().contains("no such probe route"),
+        r.text().contains("no such probe route / (micro api)"),
         "api's `/`: {}",
         r.text()
     );

@@ -91,7 +91,15 @@ impl Guest for Probe {
         let req = Req::new(request);
         let reply = match route(&req.path) {
             Some(handler) => handler(&req).unwrap_or_else(|early| early),
-            None => Reply::text(404, "no such probe route\n"),
+            // Which Micro answered, and the path it saw: routing tests tell Micros apart by it.
+            None => Reply::text(
+                404,
+                format!(
+                    "no such probe route {} (micro {})\n",
+                    req.path,
+                    std::env::var("DETA_SPACE_APP_MICRO_NAME").unwrap_or_default()
+                ),
+            ),
         };
         reply::send(reply, out);
         // `?linger_ms=N` on any route: go on working N ms after the response is complete.

@@ -1,10 +1,10 @@
 //! The data service: Deta Base and Deta Drive HTTP APIs served in process for one app, on an
 //! embedded store. [`DataService::handle`] takes a request whose path is
-//! `/v1/{project_id}/{name}/...`, checks the Data Key, and hands it to [`base`] or [`drive`].
+//! `/v1/{project_id}/{name}/...`, checks the Data Key, and hands it to `base` or `drive`.
 //!
 //! This file owns the public surface (the service, [`Api`], [`DataBody`], [`Summary`]), the
 //! authentication and the clock. It must not hold HTTP semantics of either API (those are in
-//! `base.rs` and `drive.rs`) nor SQL (in `sqlite*.rs`, behind [`store::Store`]).
+//! `base.rs` and `drive.rs`) nor SQL (in `sqlite*.rs`, behind `store::Store`).
 
 mod base;
 mod drive;

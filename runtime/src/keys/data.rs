@@ -2,7 +2,7 @@
 //! app's Micros and one secret per Micro, kept in `<state>/keys.json` so they stay the same
 //! across restarts.
 //!
-//! The file is created on first use and written with [`super::file::write_private`]
+//! The file is created on first use and written with `super::file::write_private`
 //! (atomic, owner-only). Existing entries are never changed: a missing Micro gets a new
 //! secret, and a corrupt file is an error, never silently regenerated. Keys come from the
 //! thread-local CSPRNG seeded by the OS. Nothing here logs or displays a secret.

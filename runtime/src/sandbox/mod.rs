@@ -1,5 +1,5 @@
 //! Everything that makes one Micro's sandbox (S3) and the host interfaces a guest reaches:
-//! its environment ([`env`]), its file system view ([`fs`], with the `/tmp` quota of
+//! its environment (`env`), its file system view ([`fs`], with the `/tmp` quota of
 //! [`quota`]), its resource limits ([`limits`]), its outbound policy ([`outbound`]) and the
 //! read-only SQLite host ([`sqlite`], generated glue in [`bindings`]). Each host interface is
 //! implemented on a view of the store (`TmpFsView`, `SqliteView`), never on the store type. `MicroSandbox` is built once per Micro and stamps out a fresh

@@ -1,6 +1,6 @@
 //! Serving an app: starts the front door ([`server::run`]), the action scheduler
 //! ([`Scheduler`]), the sleeper ([`sleeper`]), the data service's expiry sweeper
-//! ([`sweep_data`]) and, with `--watch`, the reloader ([`watch`]); on SIGINT/SIGTERM stops
+//! (`sweep_data`) and, with `--watch`, the reloader ([`watch`]); on SIGINT/SIGTERM stops
 //! them in order (SPEC §4 graceful shutdown, §6, §7).
 //!
 //! It owns the lifetimes of these tasks and nothing else: it must not handle a request or a

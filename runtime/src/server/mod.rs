@@ -1,8 +1,8 @@
 //! The front door (SPEC §4): the listener and hyper's HTTP/1.1 (keep-alive) and HTTP/2
 //! settings ([`run`]), the front door's own configuration built from the manifest
 //! ([`FrontDoor`]: routes, trusted proxies, API keys, public routes), the per-request pipeline
-//! ([`pipeline`]: upgrade check, routing, auth, client-IP headers, the Micro call) and the
-//! runtime endpoints under `/__space/` ([`endpoints`], [`dashboard`]).
+//! (`pipeline`: upgrade check, routing, auth, client-IP headers, the Micro call) and the
+//! runtime endpoints under `/__space/` (`endpoints`, [`dashboard`]).
 //!
 //! Every failure becomes a JSON error response and is logged with its Micro; the service
 //! never returns `Err` to hyper. It must not run guest code itself (`micro::invoke` does) nor

@@ -6,7 +6,7 @@
 //! - [`LeanLayout`] lays out a text line with plain string pushes, in the default compact layout
 //!   without colours (`tracing-subscriber`'s formatter sends every field through `core::fmt`
 //!   and a per-character escaping writer). It escapes the same control characters. The access
-//!   line uses its pieces ([`write_time`], [`write_quoted`]…).
+//!   line uses its pieces (`write_time`, `write_quoted`…).
 //! - [`Stderr`] lets connection workers ([`worker_thread`]) append their lines to one shared
 //!   buffer (a short lock around a copy) instead of writing each one. The first line into an
 //!   empty buffer wakes one flusher thread, which waits [`FLUSH_EVERY`] and writes the whole

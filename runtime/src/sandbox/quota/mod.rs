@@ -6,7 +6,7 @@
 //!
 //! Wasmtime 48 has no file-system hook, and an OS quota (tmpfs `size=`, loop devices) needs
 //! privileges and is not portable. So the linker *shadows* `wasi:filesystem/types`
-//! ([`add_to_linker`]): our implementation ([`host`]) forwards every method to
+//! ([`add_to_linker`]): our implementation (`host`) forwards every method to
 //! wasmtime-wasi's own `WasiFilesystemCtxView` (the sandboxed path resolution, permissions
 //! and error mapping stay Wasmtime's) and, for descriptors of the read-write preopen — only
 //! `/tmp` is read-write; `/app` is read-only, so its descriptors are forwarded untouched —
@@ -14,7 +14,7 @@
 //!
 //! | operation | accounting |
 //! |---|---|
-//! | `write`, `write-via-stream`, `append-via-stream` | growth past the file's current length is reserved before the host write; the write runs in our code (the streams are our own [`stream::QuotaStream`]) |
+//! | `write`, `write-via-stream`, `append-via-stream` | growth past the file's current length is reserved before the host write; the write runs in our code (the streams are our own `stream::QuotaStream`) |
 //! | `set-size` | growth reserved first; shrinking releases |
 //! | `open-at` with `create` / `truncate` | a new entry is reserved; truncation releases the old length |
 //! | `create-directory-at`, `symlink-at`, `link-at` | one entry (plus [`INODE_BYTES`] for a directory or symlink) |
@@ -32,7 +32,7 @@
 //!   names may exist at all, so floods of empty files, links or directories hit ENOSPC too.
 //! * A file that is unlinked while a descriptor or stream still holds it open keeps counting
 //!   until the last holder is dropped (its bytes are still on the host's disk); see
-//!   [`Handles`].
+//!   `Handles`.
 //!
 //! # What the guest sees
 //!

@@ -4,7 +4,7 @@
 //! Owns the path rules (a database is a regular file inside the Micro's code dir, named
 //! relative to `/app` or absolutely under it; `..`, other absolute paths and symlinks out are
 //! refused), the per-instance connection cap, and running SQLite off the executor with the
-//! invocation's deadline and the Micro's memory limit as bounds (see [`db`]). A query is
+//! invocation's deadline and the Micro's memory limit as bounds (see `db`). A query is
 //! interrupted a little before the deadline ([`reserve`]) so the guest gets `timeout` and can
 //! still answer; a guest that keeps going is stopped at the deadline as ever (S5).
 //!

@@ -112,9 +112,9 @@ impl App {
             .clone()
             .unwrap_or_else(|| state_dir.join("tmp"));
         let compiler = Compiler::new(&engine.engine, state_dir.join("cache"))?;
-        let pres = compiler.compile_all(&manifest.micros)?;
+        let linked = compiler.compile_all(&manifest.micros)?;
         let mut micros = Vec::new();
-        for (i, (m, pre)) in manifest.micros.iter().zip(pres).enumerate() {
+        for (i, (m, linked)) in manifest.micros.iter().zip(linked).enumerate() {
             let key = keys.project_key(&m.name).context("data key missing")?;
             let presets = Presets {
                 project_key: &key,
@@ -141,7 +141,7 @@ impl App {
                 m.primary,
                 m.limits.clone(),
                 m.reuse,
-                pre,
+                linked,
                 sandbox,
                 tmp,
             )));

@@ -1,7 +1,8 @@
 //! Polyglot Micros (S15 in every language): `guest-examples/polyglot`, built by its own
 //! `build` commands (`run --build`) and served by the real binary. A Rust Micro (the SDK), a
 //! Python one (componentize-py) and a JavaScript one (componentize-js) each serve the same
-//! JSON API from the SQLite file in their code dir, fail to write it, and handle an action.
+//! JSON API from the SQLite file in their code dir, fail to write it, and handle an action;
+//! a fetch-event JavaScript Micro answers request after request with the default settings.
 
 use std::time::Duration;
 
@@ -134,5 +135,20 @@ async fn polyglot_micros_serve_read_their_database_refuse_writes_and_handle_acti
         srv.wait_output(Duration::from_secs(5), |o| o.contains("[python]")
             && o.contains("[js]")),
         "the builds' output is prefixed with the Micro's name"
+    );
+    // A componentize-js Micro in the classic fetch-event style works with the default
+    // settings: StarlingMonkey answers one event per instance, micro-wasm gives each request
+    // a fresh one (it said so once, at load).
+    for i in 0..50 {
+        let r = srv.get(&format!("/fetch/n{i}")).await;
+        assert_eq!(
+            (r.status, r.text()),
+            (200, format!("hello from fetch /n{i}")),
+            "request {i}"
+        );
+    }
+    assert!(
+        srv.stderr().contains("fetch-event style"),
+        "the decision is logged"
     );
 }

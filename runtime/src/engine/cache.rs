@@ -21,6 +21,14 @@ pub enum CacheOutcome {
     Compiled,
 }
 
+/// A component ready to link, and what its bytes said about running it.
+pub struct Loaded {
+    pub component: Component,
+    pub outcome: CacheOutcome,
+    /// See [`super::inspect::one_request_per_instance`].
+    pub one_request_per_instance: bool,
+}
+
 /// Loads `component` for `micro`, from `<cache_dir>` when a matching precompiled artifact
 /// exists, else compiles it and writes the artifact (atomically) for the next start.
 pub fn load_component(
@@ -28,7 +36,21 @@ pub fn load_component(
     micro: &str,
     component: &Path,
     cache_dir: &Path,
-) -> Result<(Component, CacheOutcome)> {
+) -> Result<Loaded> {
+    let (component, outcome, bytes) = load(engine, micro, component, cache_dir)?;
+    Ok(Loaded {
+        component,
+        outcome,
+        one_request_per_instance: super::inspect::one_request_per_instance(&bytes),
+    })
+}
+
+fn load(
+    engine: &Engine,
+    micro: &str,
+    component: &Path,
+    cache_dir: &Path,
+) -> Result<(Component, CacheOutcome, Vec<u8>)> {
     let bytes = std::fs::read(component).with_context(|| {
         format!(
             "micro `{micro}`: cannot read component {}",
@@ -41,7 +63,7 @@ pub fn load_component(
         // this exact engine configuration (its name carries the compatibility hash) and is
         // only replaced atomically by rename, never modified in place.
         match unsafe { Component::deserialize_file(engine, &file) } {
-            Ok(c) => return Ok((c, CacheOutcome::Hit)),
+            Ok(c) => return Ok((c, CacheOutcome::Hit, bytes)),
             Err(e) => tracing::warn!(
                 micro,
                 "ignoring unusable cache file {}: {e:#}",
@@ -62,7 +84,7 @@ pub fn load_component(
             file.display()
         );
     }
-    Ok((compiled, CacheOutcome::Compiled))
+    Ok((compiled, CacheOutcome::Compiled, bytes))
 }
 
 fn cache_file_name(engine: &Engine, micro: &str, bytes: &[u8]) -> String {

@@ -1,12 +1,14 @@
 //! The app's one Wasmtime [`Engine`]: its `Config`, the pooling allocator (with a logged
 //! fallback to on-demand allocation) and the single epoch ticker thread; the compile cache
-//! of precompiled components ([`cache`]) and the `compiling 1/3: …` line ([`progress`]).
+//! of precompiled components ([`cache`]), what a component's bytes say about running it
+//! ([`inspect`]) and the `compiling 1/3: …` line ([`progress`]).
 //!
 //! Serves S5 (epoch interruption drives the timeout), S6/S8 (pool slots sized from the
 //! manifest's limits) and the performance goals (pooling, copy-on-write images).
 //! It must not know about HTTP, Micros' env or files: it only turns limits into an engine.
 
 pub mod cache;
+pub mod inspect;
 pub mod progress;
 
 use std::sync::Arc;

@@ -30,6 +30,7 @@ use crate::sandbox::outbound::OutboundHooks;
 use crate::sandbox::quota::TmpQuota;
 use crate::sandbox::sqlite::SqliteCtx;
 use crate::store::StoreData;
+use crate::store::linker::Linked;
 use crate::telemetry::activity::Activity;
 use crate::telemetry::metrics::{MicroMetrics, MicroState};
 
@@ -91,6 +92,9 @@ pub struct Micro {
     pub limits: Limits,
     /// Keep finished instances warm for later requests (SPEC §7 `reuse`).
     pub reuse: bool,
+    /// The current component answers one request per instance (set at each load): its
+    /// instances are never kept warm, whatever `reuse` says.
+    one_shot: std::sync::atomic::AtomicBool,
     /// Read once per cold start; written only by [`Micro::swap`].
     loaded: RwLock<Loaded>,
     /// `loaded.generation`, readable without the lock when an instance is reused or given back.
@@ -143,7 +147,7 @@ impl Micro {
         primary: bool,
         limits: Limits,
         reuse: bool,
-        pre: ProxyPre<StoreData>,
+        linked: Linked,
         sandbox: MicroSandbox,
         tmp: TmpDir,
     ) -> Micro {
@@ -153,7 +157,11 @@ impl Micro {
             quota: Arc::new(TmpQuota::new(limits.tmp, tmp.path())),
             limits,
             reuse,
-            loaded: RwLock::new(Loaded { pre, generation: 1 }),
+            one_shot: linked.one_request_per_instance.into(),
+            loaded: RwLock::new(Loaded {
+                pre: linked.pre,
+                generation: 1,
+            }),
             generation: AtomicU64::new(1),
             sandbox,
             tmp,
@@ -232,7 +240,7 @@ impl Micro {
     /// kept already, it is dropped instead, so a burst cannot pin memory: only the last few
     /// instances stay warm until the Micro sleeps.
     pub fn give_back(&self, mut inst: Instance) {
-        if !self.reuse {
+        if !self.reuse || self.one_shot.load(Ordering::Relaxed) {
             return;
         }
         inst.thread = this_thread();
@@ -244,13 +252,18 @@ impl Micro {
         }
     }
 
-    /// Makes `pre` the component of every new instance and drops the warm ones; instances in
+    /// Makes `linked` the component of every new instance and drops the warm ones; instances in
     /// use finish their request on the old component. Returns the new generation.
-    pub fn swap(&self, pre: ProxyPre<StoreData>) -> u64 {
+    pub fn swap(&self, linked: Linked) -> u64 {
         let generation = {
             let mut loaded = self.loaded.write().unwrap();
             let generation = loaded.generation + 1;
-            *loaded = Loaded { pre, generation };
+            self.one_shot
+                .store(linked.one_request_per_instance, Ordering::Relaxed);
+            *loaded = Loaded {
+                pre: linked.pre,
+                generation,
+            };
             self.generation.store(generation, Ordering::Release);
             generation
         };

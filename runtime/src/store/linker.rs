@@ -21,6 +21,15 @@ use crate::engine::cache::{self, CacheOutcome};
 use crate::engine::progress::{self, Progress};
 use crate::manifest::MicroSection;
 
+/// A Micro's component, linked and ready to instantiate.
+#[derive(Clone)]
+pub struct Linked {
+    pub pre: ProxyPre<StoreData>,
+    /// The component answers one request per instance (see
+    /// `engine::inspect::one_request_per_instance`): never keep its instances warm.
+    pub one_request_per_instance: bool,
+}
+
 /// The engine, linker and cache dir every component of the app is compiled and linked with.
 pub struct Compiler {
     engine: Engine,
@@ -47,7 +56,7 @@ impl Compiler {
 
     /// Compiles (or loads from the cache) every Micro's component in parallel and links it,
     /// in manifest order. On a terminal a progress line shows what is still compiling.
-    pub fn compile_all(&self, micros: &[MicroSection]) -> Result<Vec<ProxyPre<StoreData>>> {
+    pub fn compile_all(&self, micros: &[MicroSection]) -> Result<Vec<Linked>> {
         let progress = Progress::new(micros.len());
         let progress = &progress;
         let (done_tx, done_rx) = mpsc::channel::<()>();
@@ -62,7 +71,7 @@ impl Compiler {
                         let result = self.load(&m.name, &m.component);
                         progress.finish(&m.name, || log_loaded(&m.name, started, &result));
                         drop(done);
-                        result.map(|(pre, _)| pre)
+                        result.map(|(linked, _)| linked)
                     })
                 })
                 .collect();
@@ -88,29 +97,41 @@ impl Compiler {
 
     /// Compiles (or loads from the cache) one Micro's component and links it, logging how
     /// long it took and whether the cache served it.
-    pub fn compile(&self, micro: &str, component: &Path) -> Result<ProxyPre<StoreData>> {
+    pub fn compile(&self, micro: &str, component: &Path) -> Result<Linked> {
         let started = Instant::now();
         let result = self.load(micro, component);
         log_loaded(micro, started, &result);
-        result.map(|(pre, _)| pre)
+        result.map(|(linked, _)| linked)
     }
 
-    fn load(&self, micro: &str, component: &Path) -> Result<(ProxyPre<StoreData>, CacheOutcome)> {
-        let (compiled, outcome) =
-            cache::load_component(&self.engine, micro, component, &self.cache_dir)?;
-        let pre = self.linker.instantiate_pre(&compiled).map_err(|e| {
-            anyhow::anyhow!(
-                "micro `{micro}`: {} cannot be linked: {e:#}",
-                component.display()
-            )
-        })?;
+    fn load(&self, micro: &str, component: &Path) -> Result<(Linked, CacheOutcome)> {
+        let loaded = cache::load_component(&self.engine, micro, component, &self.cache_dir)?;
+        let pre = self
+            .linker
+            .instantiate_pre(&loaded.component)
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "micro `{micro}`: {} cannot be linked: {e:#}",
+                    component.display()
+                )
+            })?;
         let pre = ProxyPre::new(pre).map_err(|e| {
             anyhow::anyhow!(
                 "micro `{micro}`: {} is not a wasi:http/proxy component (it must export wasi:http/incoming-handler): {e:#}",
                 component.display()
             )
         })?;
-        Ok((pre, outcome))
+        if loaded.one_request_per_instance {
+            tracing::info!(
+                micro,
+                "componentize-js component in the fetch-event style: it answers one request per instance, so every request gets a fresh one"
+            );
+        }
+        let linked = Linked {
+            pre,
+            one_request_per_instance: loaded.one_request_per_instance,
+        };
+        Ok((linked, loaded.outcome))
     }
 }
 

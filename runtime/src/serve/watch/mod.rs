@@ -28,15 +28,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result};
-use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 use crate::app::App;
 use crate::build;
 use crate::manifest::Manifest;
 use crate::micro::Micro;
 use crate::sandbox::fs;
-use crate::store::StoreData;
-use crate::store::linker::Compiler;
+use crate::store::linker::{Compiler, Linked};
 
 /// How often the files are looked at while nothing is happening.
 pub const POLL: Duration = Duration::from_millis(500);
@@ -176,7 +174,7 @@ fn reload(t: &Watched, compiler: &Compiler, changed: Changed) {
 }
 
 /// Runs the build command (when `rebuild`), checks S16 and compiles the component.
-fn prepare(t: &Watched, compiler: &Compiler, rebuild: bool) -> Result<ProxyPre<StoreData>> {
+fn prepare(t: &Watched, compiler: &Compiler, rebuild: bool) -> Result<Linked> {
     let (name, files) = (&t.micro.name, &t.files);
     if rebuild && let Some(cmd) = &files.build {
         build::build_one(name, &files.src, cmd)?;

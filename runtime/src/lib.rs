@@ -30,22 +30,22 @@
 //! `tokio::net::TcpListener` on port 0, build an [`app::App`] and a [`server::FrontDoor`] and
 //! call [`serve::serve`].
 
-pub mod actions;
+pub(crate) mod actions;
 pub mod app;
-pub mod build;
+pub(crate) mod build;
 pub mod cli;
-pub mod data;
-pub mod engine;
-pub mod keys;
+pub(crate) mod data;
+pub(crate) mod engine;
+pub(crate) mod keys;
 #[cfg(test)]
 mod layers;
 pub mod manifest;
-pub mod micro;
+pub(crate) mod micro;
 #[cfg(test)]
 mod proptests;
-pub mod sandbox;
+pub(crate) mod sandbox;
 pub mod serve;
 pub mod server;
-pub mod store;
-pub mod telemetry;
-pub mod transport;
+pub(crate) mod store;
+pub(crate) mod telemetry;
+pub(crate) mod transport;

@@ -39,7 +39,8 @@ impl Clock {
         Clock { anchor: None }
     }
 
-    /// A clock reading `now` at this moment and then following tokio's clock.
+    /// A clock reading `now` at this moment and then following tokio's clock (tests).
+    #[cfg(test)]
     pub fn starting_at(now: DateTime<Utc>) -> Clock {
         Clock {
             anchor: Some((Instant::now(), now)),

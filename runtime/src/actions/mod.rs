@@ -32,8 +32,8 @@ use crate::manifest::Manifest;
 use crate::manifest::interval::Interval;
 use crate::telemetry::metrics::RunCounts;
 
-pub use delivery::{ACTIONS_PATH, Delivery, deliver, event_body};
-pub use driver::{Clock, Runner, Scheduler, run_now};
+pub use delivery::deliver;
+pub use driver::{Scheduler, run_now};
 
 /// One action of the app, as the scheduler sees it.
 #[derive(Clone, Debug)]

@@ -6,6 +6,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::FutureExt;
 
+use super::delivery::{Delivery, event_body};
+use super::driver::{Clock, Runner};
 use super::*;
 use crate::transport::{ErrorKind, HttpError};
 

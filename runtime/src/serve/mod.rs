@@ -1,5 +1,5 @@
 //! Serving an app: starts the front door ([`server::run`]), the action scheduler
-//! ([`Scheduler`]), the sleeper ([`sleeper`]), the data service's expiry sweeper
+//! (`Scheduler`), the sleeper (`sleeper`), the data service's expiry sweeper
 //! (`sweep_data`) and, with `--watch`, the reloader ([`watch`]); on SIGINT/SIGTERM stops
 //! them in order (SPEC §4 graceful shutdown, §6, §7).
 //!

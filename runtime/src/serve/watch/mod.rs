@@ -1,6 +1,6 @@
 //! `micro-wasm run --watch` (SPEC §7, §8): one thread per Micro looks for changes to its
 //! sources and component, rebuilds it with its `build` command, compiles the result with the
-//! app's [`Compiler`] and swaps it in ([`Micro::swap`]) without dropping requests in flight.
+//! app's `Compiler` and swaps it in (`Micro::swap`) without dropping requests in flight.
 //! A failed build or compile is logged and the old component keeps serving.
 //!
 //! Detection is portable polling of file sizes and modification times (every [`POLL`], every

@@ -8,6 +8,7 @@ mod cdp;
 mod cli;
 mod dashboard;
 mod data;
+mod examples;
 mod harness;
 mod http_rules;
 mod lifecycle;

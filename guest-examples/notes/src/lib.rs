@@ -1,30 +1,168 @@
-//! `notes`: a tiny app Micro with a scheduled action.
+//! `notes`: a small JSON API that keeps its data, on Deta Base and Deta Drive (which
+//! micro-wasm serves itself), plus a scheduled action.
 //!
-//! - `GET /` — an HTML page showing the Micro and its action log;
-//! - `POST /__space/v0/actions` — the runtime's scheduled-action call: appends
-//!   `<UTC timestamp> <event id> <trigger>` to `/tmp/actions.log` (the only writable place);
-//! - `GET /actions` — that log as text, or `no actions yet`.
+//! Notes are items of the Base `notes`; a note's attachment is the file named after its key in
+//! the Drive `attachments`:
+//!
+//! - `GET /?limit=20&last=<key>` — a page of notes: `{"items": [...], "count", "last"}`
+//!   (`last` is set when there is more: pass it back to get the next page);
+//! - `POST /` — create a note from a JSON object (`{"text": "..."}`; a `key` is generated
+//!   unless given): 201 with the stored note, 409 if the key is taken;
+//! - `GET /:key`, `PATCH /:key` (set the fields of a JSON object, `null` deletes one),
+//!   `DELETE /:key` (the note and its attachment);
+//! - `PUT /:key/attachment` — the body is the file (put in 10 MiB parts when larger); the
+//!   note gets `"attachment": {"size", "type"}`; `GET /:key/attachment` returns the file;
+//! - `POST /__space/v0/actions` — the runtime's scheduled action: appends
+//!   `<UTC timestamp> <event id> <trigger>` to `/tmp/actions.log`; `GET /actions` shows it.
 
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use micro_space::{ActionEvent, Request, Response, Router, env, json};
+use micro_space::base::{Base, Error, FetchOptions, Updates};
+use micro_space::drive::Drive;
+use micro_space::serde_json::{Map, Value};
+use micro_space::{ActionEvent, Request, Response, Router, json};
 
 const LOG: &str = "/tmp/actions.log";
+const PAGE: u32 = 20;
+
+type Answer = Result<Response, Error>;
 
 fn app(request: Request) -> Response {
     Router::new()
-        .get("/", |request: Request| Response::html(200, page(&request)))
+        .get("/", list)
+        .post("/", create)
         .get("/actions", |_| Response::text(200, read_log()))
+        .get("/:key", show)
+        .patch("/:key", edit)
+        .delete("/:key", remove)
+        .put("/:key/attachment", attach)
+        .get("/:key/attachment", download)
         .action(log_action)
-        .fallback(|request: Request| {
-            Response::text(404, format!("no route for {}\n", request.path_and_query()))
-        })
         .handle(request)
 }
 
 micro_space::export!(app);
+
+fn notes() -> Result<Base, Error> {
+    Base::new("notes")
+}
+
+fn attachments() -> Result<Drive, Error> {
+    Drive::new("attachments")
+}
+
+fn key(request: &Request) -> &str {
+    request.param("key").unwrap_or_default()
+}
+
+/// The request body as a JSON object, or a 400 to answer.
+fn object(request: &Request) -> Result<Map<String, Value>, Response> {
+    match request.json::<Value>() {
+        Ok(Value::Object(fields)) => Ok(fields),
+        _ => Err(Response::error(400, "the body must be a JSON object")),
+    }
+}
+
+fn not_found() -> Answer {
+    Ok(Response::error(404, "no such note"))
+}
+
+/// `GET /?limit=&last=`
+fn list(request: Request) -> Answer {
+    let limit = request
+        .query_param("limit")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(PAGE)
+        .clamp(1, 1000);
+    let mut options = FetchOptions::default().limit(limit);
+    if let Some(last) = request.query_param("last") {
+        options = options.after(last);
+    }
+    let page = notes()?.fetch(Value::Null, options)?;
+    Ok(Response::json(
+        200,
+        &json!({ "items": page.items, "count": page.count, "last": page.last }),
+    ))
+}
+
+/// `POST /`: insert, so an existing key is a 409 rather than overwritten.
+fn create(request: Request) -> Answer {
+    let mut note = match object(&request) {
+        Ok(note) => note,
+        Err(bad) => return Ok(bad),
+    };
+    note.insert("created".into(), utc_now().into());
+    Ok(Response::json(201, &notes()?.insert(note)?))
+}
+
+/// `GET /:key`
+fn show(request: Request) -> Answer {
+    match notes()?.get(key(&request))? {
+        Some(note) => Ok(Response::json(200, &note)),
+        None => not_found(),
+    }
+}
+
+/// `PATCH /:key`: each field is set, or deleted when `null`; answers the updated note.
+fn edit(request: Request) -> Answer {
+    let fields = match object(&request) {
+        Ok(fields) => fields,
+        Err(bad) => return Ok(bad),
+    };
+    let mut updates = Updates::new();
+    for (field, value) in fields.into_iter().filter(|(f, _)| f != "key") {
+        updates = match value {
+            Value::Null => updates.delete(&field),
+            value => updates.set(&field, value),
+        };
+    }
+    let base = notes()?;
+    match base.update(key(&request), updates) {
+        Err(Error::Http(404, _)) => return not_found(),
+        other => other?,
+    }
+    show(request)
+}
+
+/// `DELETE /:key`: the note and its attachment (deleting what is absent is not an error).
+fn remove(request: Request) -> Answer {
+    notes()?.delete(key(&request))?;
+    attachments()?.delete(key(&request))?;
+    Ok(Response::new(204))
+}
+
+/// `PUT /:key/attachment`: the body is the file.
+fn attach(request: Request) -> Answer {
+    let key = key(&request);
+    let base = notes()?;
+    if base.get(key)?.is_none() {
+        return not_found();
+    }
+    let content_type = request
+        .header("content-type")
+        .unwrap_or("application/octet-stream");
+    attachments()?.put(key, &request.body, Some(content_type))?;
+    let about = json!({ "size": request.body.len(), "type": content_type });
+    base.update(key, Updates::new().set("attachment", about.clone()))?;
+    Ok(Response::json(200, &about))
+}
+
+/// `GET /:key/attachment`
+fn download(request: Request) -> Answer {
+    let key = key(&request);
+    let Some(note) = notes()?.get(key)? else {
+        return not_found();
+    };
+    let content_type = note["attachment"]["type"]
+        .as_str()
+        .unwrap_or("application/octet-stream");
+    match attachments()?.get(key)? {
+        Some(file) => Ok(Response::bytes(200, content_type, file)),
+        None => Ok(Response::error(404, "the note has no attachment")),
+    }
+}
 
 /// `POST /__space/v0/actions` with `{"event":{"id":"tick","trigger":"schedule"}}`.
 fn log_action(event: ActionEvent) -> Response {
@@ -50,34 +188,6 @@ fn read_log() -> String {
         Ok(log) if !log.is_empty() => log,
         _ => "no actions yet\n".into(),
     }
-}
-
-/// `GET /`: the page. Links are made absolute with the Micro's mount path.
-fn page(request: &Request) -> String {
-    let name = env::micro_name();
-    let name = if name.is_empty() {
-        "notes".into()
-    } else {
-        name
-    };
-    format!(
-        "<!doctype html>\n<html lang=\"en\">\n<head><meta charset=\"utf-8\"><title>{name}</title>\n\
-         <style>body{{font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto}}\
-         pre{{background:#f4f4f4;padding:1rem}}</style></head>\n<body>\n\
-         <h1>{name}</h1>\n<p>A Micro running on micro-wasm. Its scheduled action <code>tick</code> \
-         appends a line to <code>{LOG}</code> every minute.</p>\n\
-         <h2>Action log (<a href=\"{prefix}/actions\">raw</a>)</h2>\n<pre>{log}</pre>\n</body>\n</html>\n",
-        name = escape(&name),
-        prefix = escape(&request.mount_prefix()),
-        log = escape(&read_log()),
-    )
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 /// The wall clock as `YYYY-MM-DDTHH:MM:SSZ`.

@@ -7,6 +7,7 @@ import json as _json
 import re
 
 import space
+from deta import Deta
 from space import json
 
 app = space.App()
@@ -66,6 +67,48 @@ def last_action(req):
             return json(_json.load(f))
     except FileNotFoundError:
         return json({"error": "no action yet"}, 404)
+
+
+# --- Deta Base and Drive (deta.py, deta-python's API), answered by micro-wasm itself ---------
+
+
+@app.post("/items")
+def put_item(req):
+    try:
+        item = req.json()
+    except ValueError:
+        item = None
+    if not isinstance(item, dict):
+        return json({"error": "the body must be a JSON object"}, 400)
+    return json(Deta().Base("items").put(item), 201)
+
+
+@app.get("/items")
+def fetch_items(req):
+    prefix = req.args().get("prefix", [""])[0]
+    res = Deta().Base("items").fetch({"key?pfx": prefix}, limit=100)
+    return json({"items": res.items, "count": res.count, "last": res.last})
+
+
+@app.get("/items/<key>")
+def get_item(req, key):
+    item = Deta().Base("items").get(key)
+    return json(item) if item else json(NOT_FOUND, 404)
+
+
+@app.put("/files/<name>")
+def put_file(req, name):
+    content_type = req.headers.get("content-type", "application/octet-stream")
+    Deta().Drive("files").put(name, req.body, content_type=content_type)
+    return json({"name": name, "size": len(req.body)}, 201)
+
+
+@app.get("/files/<name>")
+def get_file(req, name):
+    body = Deta().Drive("files").get(name)
+    if body is None:
+        return json(NOT_FOUND, 404)
+    return space.Response(200, body.read(), {"content-type": "application/octet-stream"})
 
 
 IncomingHandler = app.export()

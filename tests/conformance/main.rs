@@ -10,6 +10,7 @@ mod dashboard;
 mod data;
 mod harness;
 mod http_rules;
+mod import;
 mod lifecycle;
 mod limits;
 mod manifest;

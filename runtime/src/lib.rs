@@ -20,7 +20,7 @@
 //! build        each Micro's `build` command (run, build and --watch use it)
 //! keys/        data keys and API keys in the state dir, one owner-only writer
 //! telemetry/   access line and runtime logs, guest logs, activity ring, metrics
-//! manifest/    app.toml: read, units, intervals (cron/rate), validation with spans
+//! manifest/    app.toml: read, units, intervals (cron/rate), validation with spans; Spacefile import
 //! transport/   leaf: JSON error kinds and response body types every layer may use
 //! ```
 //!

@@ -11,6 +11,7 @@ mod data;
 mod examples;
 mod harness;
 mod http_rules;
+mod import;
 mod lifecycle;
 mod limits;
 mod manifest;

@@ -2,6 +2,7 @@
 //! to the library. Exit codes: 0 ok, 1 runtime failure, 2 bad arguments or bad manifest.
 
 mod data;
+mod import;
 mod keys;
 mod logs;
 mod new;
@@ -65,6 +66,8 @@ enum Command {
     Logs(logs::LogsArgs),
     /// Create an app directory NAME/ with app.toml and a Rust guest to start from
     New(new::NewArgs),
+    /// Write an app.toml from a Deta Space Spacefile and print what needs your attention
+    Import(import::ImportArgs),
 }
 
 /// The user variables of `run` and `trigger` (SPEC §5): `--env-file`, then `--env`.
@@ -135,6 +138,7 @@ pub fn main() -> ExitCode {
         Command::Data(args) => data::data(args),
         Command::Logs(args) => logs::logs(args),
         Command::New(args) => new::new(args),
+        Command::Import(args) => import::import(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

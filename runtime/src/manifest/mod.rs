@@ -5,9 +5,11 @@
 //! key or value. The grammar of an action's `interval` (cron and rates, and their next run
 //! times) is [`interval`]. It reads the manifest file and nothing else from the file system (component
 //! and source paths are resolved, never checked), and knows nothing about Wasmtime.
+//! [`spacefile`] maps a Deta Space Spacefile to app.toml text, for `micro-wasm import`.
 
 pub mod interval;
 mod read;
+pub mod spacefile;
 mod units;
 mod validate;
 

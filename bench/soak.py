@@ -11,6 +11,11 @@ Usage (from the repo root, after `cargo build --release` and building tests/gues
 the RSS after each sleep stays level, what the first burst added is a one-time cost (caches,
 code pages), not a leak.
 
+Alongside the mix, hostile clients (unless --no-hostile-clients): IDLE_SOCKETS connections that
+never send a byte (reopened as the server closes them), and SLOW_READERS connections that
+pipeline requests for large responses and read nothing for a while. The server runs with
+--idle-timeout 2s; the report counts the connections it closed.
+
 Loopback only; stops by itself after --minutes or --max-requests, whichever comes first.
 """
 
@@ -45,6 +50,71 @@ MIX = [
     (2, "/b", "POST", "/consume", 300_000),   # 413
     (1, "", "GET", "/__space/v0/actions", 0), # 404
 ]
+
+
+IDLE_SOCKETS = 30   # with the 8 workers and the slow readers, under the per-address cap of 64
+SLOW_READERS = 4
+IDLE_TIMEOUT_S = 2
+
+
+def idle_sockets(port, stop_at, counts, lock):
+    """Keeps IDLE_SOCKETS silent connections open; counts those the server closes."""
+    socks = []
+    while time.time() < stop_at:
+        while len(socks) < IDLE_SOCKETS:
+            try:
+                s = socket.create_connection(("127.0.0.1", port), timeout=2)
+            except OSError:
+                with lock:
+                    counts["idle: connect failed"] += 1
+                break
+            s.setblocking(False)
+            socks.append(s)
+        time.sleep(0.2)
+        for s in list(socks):
+            try:
+                closed = s.recv(1) == b""
+            except BlockingIOError:
+                closed = False
+            except OSError:
+                closed = True
+            if closed:
+                socks.remove(s)
+                s.close()
+                with lock:
+                    counts["idle: closed by the server"] += 1
+    for s in socks:
+        s.close()
+
+
+def slow_reader(port, stop_at, counts, lock):
+    """Pipelines 50 requests for 200 kB responses, reads nothing for three idle timeouts,
+    then reads what is left: fewer than 50 responses means the server closed it."""
+    req = b"GET /big-response?bytes=200000 HTTP/1.1\r\nHost: x\r\n\r\n" * 50
+    while time.time() < stop_at:
+        try:
+            s = socket.create_connection(("127.0.0.1", port), timeout=2)
+            s.sendall(req)
+        except OSError:
+            with lock:
+                counts["slow reader: connect failed"] += 1
+            time.sleep(0.5)
+            continue
+        time.sleep(3 * IDLE_TIMEOUT_S)
+        got = 0
+        s.settimeout(5)
+        try:
+            while got < 50 * 200_000:
+                chunk = s.recv(1 << 20)
+                if not chunk:
+                    break
+                got += len(chunk)
+        except OSError:
+            pass
+        s.close()
+        with lock:
+            counts["slow reader: closed by the server" if got < 50 * 200_000
+                   else "slow reader: served in full"] += 1
 
 
 def app_toml(dir_):
@@ -98,13 +168,15 @@ def main():
     ap.add_argument("--workers", type=int, default=8)
     ap.add_argument("--max-requests", type=int, default=200_000)
     ap.add_argument("--bursts", type=int, default=1)
+    ap.add_argument("--no-hostile-clients", action="store_true")
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="mw-soak-"))
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen([BIN, "run", app_toml(tmp), "--listen", f"127.0.0.1:{port}"],
+    proc = subprocess.Popen([BIN, "run", app_toml(tmp), "--listen", f"127.0.0.1:{port}",
+                             "--idle-timeout", f"{IDLE_TIMEOUT_S}s"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 60
     while time.time() < deadline:
@@ -128,6 +200,8 @@ def main():
               f"({total / b['elapsed']:.0f}/s)")
         print("  responses by status: " + ", ".join(f"{k}: {v}" for k, v in sorted(statuses.items())))
         print("  client-side failures: " + (", ".join(f"{k}: {v}" for k, v in failures.items()) or "none"))
+        if b["hostile"]:
+            print("  hostile clients: " + ", ".join(f"{k}: {v}" for k, v in sorted(b["hostile"].items())))
         print(f"  RSS MiB: start {rss['start']:.1f}, peak {rss['peak']:.1f}, end of load {rss['end']:.1f}, "
               f"after the Micros slept {rss['asleep']:.1f}")
         for when in ("start", "asleep"):
@@ -168,6 +242,11 @@ def burst(port, pid, args):
     rss = {"start": rss_mib(pid)}
     by_kind = {"start": rss_breakdown(pid)}
     threads = [threading.Thread(target=worker) for _ in range(args.workers)]
+    hostile = collections.Counter()
+    if not args.no_hostile_clients:
+        threads.append(threading.Thread(target=idle_sockets, args=(port, stop_at, hostile, lock)))
+        threads += [threading.Thread(target=slow_reader, args=(port, stop_at, hostile, lock))
+                    for _ in range(SLOW_READERS)]
     started = time.time()
     for t in threads:
         t.start()
@@ -182,7 +261,7 @@ def burst(port, pid, args):
     rss["asleep"] = rss_mib(pid)
     by_kind["asleep"] = rss_breakdown(pid)
     return {"statuses": statuses, "failures": failures, "rss": rss, "by_kind": by_kind,
-            "elapsed": elapsed}
+            "elapsed": elapsed, "hostile": hostile}
 
 
 if __name__ == "__main__":

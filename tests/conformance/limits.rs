@@ -359,3 +359,54 @@ async fn s6_table_growth_counts_against_the_memory_limit() {
         "other Micros keep serving"
     );
 }
+
+/// Writes a POST of `body_len` bytes (`chunked` or with its Content-Length) whole, then reads
+/// the answer: what a client without `Expect: 100-continue` does.
+fn upload_then_read(srv: &Server, path: &str, body_len: usize, chunked: bool) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(srv.addr).unwrap();
+    s.set_write_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let framing = if chunked {
+        "Transfer-Encoding: chunked".to_string()
+    } else {
+        format!("Content-Length: {body_len}")
+    };
+    let head = format!("POST {path} HTTP/1.1\r\nHost: x\r\n{framing}\r\nConnection: close\r\n\r\n");
+    s.write_all(head.as_bytes()).unwrap();
+    let chunk = vec![b'u'; 64 * 1024];
+    let mut left = body_len;
+    while left > 0 {
+        let n = left.min(chunk.len());
+        let sent = if chunked {
+            s.write_all(format!("{n:x}\r\n").as_bytes())
+                .and_then(|()| s.write_all(&chunk[..n]))
+                .and_then(|()| s.write_all(b"\r\n"))
+        } else {
+            s.write_all(&chunk[..n])
+        };
+        sent.unwrap_or_else(|e| panic!("upload broken with {left} bytes left: {e}"));
+        left -= n;
+    }
+    if chunked {
+        s.write_all(b"0\r\n\r\n").unwrap();
+    }
+    let mut out = Vec::new();
+    s.read_to_end(&mut out)
+        .unwrap_or_else(|e| panic!("reading the answer: {e}"));
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[test]
+fn s9_a_client_that_uploads_6mb_before_reading_gets_the_413() {
+    // The default payload limit: 5.5 MB.
+    let app = probe_app("", "");
+    let srv = app.serve(&[]);
+    for chunked in [false, true] {
+        let out = upload_then_read(&srv, "/consume", 6_000_000, chunked);
+        assert!(out.starts_with("HTTP/1.1 413"), "chunked {chunked}: {out}");
+        assert!(out.contains("\"request_too_large\""), "{out}");
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(still_serving(&srv));
+}

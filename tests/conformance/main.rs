@@ -6,6 +6,7 @@ mod actions;
 mod auth;
 mod cdp;
 mod cli;
+mod connections;
 mod dashboard;
 mod data;
 mod examples;

@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
@@ -34,6 +35,14 @@ pub struct RunArgs {
     /// Most client connections open at once; more wait in the OS backlog
     #[arg(long, default_value_t = 1024, value_name = "N")]
     max_connections: usize,
+    /// Most connections open at once from one client address (not counting --trusted-proxy
+    /// peers); more are closed at once
+    #[arg(long, default_value_t = 64, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections_per_ip: u32,
+    /// Close a connection with no request in flight, or whose client reads none of a pending
+    /// response, for this long
+    #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = idle_timeout)]
+    idle_timeout: Duration,
     /// Threads that serve connections (default: one per core)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
     workers: Option<u16>,
@@ -83,6 +92,8 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
         );
         let opts = ServeOptions {
             max_connections: args.max_connections,
+            max_connections_per_ip: args.max_connections_per_ip as usize,
+            idle_timeout: args.idle_timeout,
             workers: args.workers.map_or_else(Workers::per_core, usize::from),
         };
         serve::serve(listener, app, door, opts, shutdown()).await?;
@@ -92,6 +103,15 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
         Ok::<_, anyhow::Error>(())
     })?;
     Ok(())
+}
+
+/// `--idle-timeout`: a duration (`300ms`, `10s`) of at least 10 ms.
+fn idle_timeout(s: &str) -> Result<Duration, String> {
+    let d = crate::manifest::parse_duration(s)?;
+    if d < Duration::from_millis(10) {
+        return Err(format!("{s} is too short; use at least 10ms"));
+    }
+    Ok(d)
 }
 
 /// The first SIGINT/SIGTERM starts a graceful shutdown; a second one exits at once.

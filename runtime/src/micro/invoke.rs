@@ -1,5 +1,7 @@
 //! One request through one instance of a Micro: the timeout (S5), traps and memory-limit hits
-//! (S6), payload limits in both directions (S9), and handing a healthy instance back for reuse.
+//! (S6), payload limits in both directions (S9; an oversized body is read and discarded up to
+//! twice the limit before its 413, so the client sees the answer), and handing a healthy
+//! instance back for reuse.
 //!
 //! The guest runs on the request's task until it sets its response head, then (when it is not
 //! done yet) in its own task so its body can keep streaming; the guest's future owns the
@@ -71,6 +73,11 @@ where
                 limits.payload
             ),
         );
+        // A client that sends the body without waiting for `100 Continue` reads the 413 only
+        // if the body is read first: closing with it unread resets the connection (S9).
+        if len <= limits.payload.saturating_mul(2) && !expects_continue(req.headers()) {
+            body::drain(req.into_body(), len, limits.timeout).await;
+        }
         return Served {
             result: Err(e),
             cold: false,
@@ -266,7 +273,17 @@ async fn finish_response(
                 // A body cut short by a timeout or trap ends like a finished one: only the
                 // task's outcome tells them apart.
                 Ok(Ok(c)) => match task.outcome().await {
-                    GuestEnd::Finished => Ok(Response::from_parts(parts, body::full(c.to_bytes()))),
+                    GuestEnd::Finished => match body::buffered(c.to_bytes()) {
+                        Some(body) => Ok(Response::from_parts(parts, body)),
+                        None => Err(HttpError::new(
+                            ErrorKind::Busy,
+                            Some(micro),
+                            format!(
+                                "the runtime already holds {} MiB of unsent responses",
+                                body::BUFFERED_RESPONSES_MAX >> 20
+                            ),
+                        )),
+                    },
                     outcome => Err(outcome_error(micro, timeout, outcome)),
                 },
                 Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
@@ -440,6 +457,12 @@ fn content_length(headers: &http::HeaderMap) -> Option<u64> {
         .trim()
         .parse()
         .ok()
+}
+
+fn expects_continue(headers: &http::HeaderMap) -> bool {
+    headers
+        .get(header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"))
 }
 
 fn humantime(d: Duration) -> String {

@@ -26,6 +26,11 @@ use crate::server::{self, FrontDoor};
 pub struct ServeOptions {
     /// Most client connections open at once; more wait in the OS backlog.
     pub max_connections: usize,
+    /// Most connections open at once from one client address; more are closed at once.
+    pub max_connections_per_ip: usize,
+    /// A connection unused (no request in flight, or no byte of a pending response read)
+    /// for this long is closed.
+    pub idle_timeout: Duration,
     /// Threads that serve connections.
     pub workers: usize,
 }
@@ -53,7 +58,11 @@ pub async fn serve(
         listener,
         app.clone(),
         door,
-        opts.max_connections,
+        server::ConnLimits {
+            max_connections: opts.max_connections,
+            max_per_ip: opts.max_connections_per_ip,
+            idle_timeout: opts.idle_timeout,
+        },
         opts.workers,
         shutdown.clone(),
     );

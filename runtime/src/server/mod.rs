@@ -1,5 +1,6 @@
-//! The front door (SPEC §4): the listener and hyper's HTTP/1.1 (keep-alive) and HTTP/2
-//! settings ([`run`]), the front door's own configuration built from the manifest
+//! The front door (SPEC §4): the listener, hyper's HTTP/1.1 (keep-alive) and HTTP/2
+//! settings and the connection bounds ([`run`], [`ConnLimits`]; idle and stalled connections
+//! are closed by [`conn`], the per-client cap is [`per_ip`]), the front door's own configuration built from the manifest
 //! ([`FrontDoor`]: routes, trusted proxies, API keys, public routes), the per-request pipeline
 //! (`pipeline`: upgrade check, routing, auth, client-IP headers, the Micro call) and the
 //! runtime endpoints under `/__space/` (`endpoints`, [`dashboard`]).
@@ -9,9 +10,11 @@
 //! start the scheduler or the sleeper (`serve` does).
 
 pub mod auth;
+pub mod conn;
 pub mod dashboard;
 mod endpoints;
 pub mod headers;
+pub mod per_ip;
 mod pipeline;
 pub mod router;
 pub mod workers;
@@ -25,7 +28,6 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
 use crate::app::App;
@@ -41,6 +43,21 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_HEADERS: usize = 100;
 /// Most bytes of request head buffered per connection.
 const MAX_HEAD_BYTES: usize = 64 * 1024;
+/// Most requests in flight at once on one HTTP/2 connection.
+const MAX_STREAMS: u32 = 100;
+
+/// How many client connections may be open, from whom, and for how long unused (SPEC §4).
+#[derive(Clone, Copy, Debug)]
+pub struct ConnLimits {
+    /// Most connections open at once; more wait in the OS backlog.
+    pub max_connections: usize,
+    /// Most connections open at once from one client address (trusted proxies are exempt);
+    /// more are closed at once.
+    pub max_per_ip: usize,
+    /// A connection with no request in flight, or whose client accepts no byte of a pending
+    /// response, for this long is closed.
+    pub idle_timeout: Duration,
+}
 
 /// How requests find their Micro and who may make them: built once from the manifest and the
 /// command line, read by every request.
@@ -99,43 +116,33 @@ impl FrontDoor {
 ///
 /// Connections are served on `workers` threads of their own (see [`workers`]).
 ///
-/// At most `max_connections` client connections are open at once: past that the listener
-/// waits (new clients queue in the OS backlog) until one closes. Idle keep-alive connections
-/// close after the header-read timeout, so idle clients cannot hold the slots for ever.
+/// At most `limits.max_connections` client connections are open at once: past that the
+/// listener waits (new clients queue in the OS backlog) until one closes. One address holds at
+/// most `limits.max_per_ip` of them, and a connection unused for `limits.idle_timeout` is
+/// closed ([`conn`]), so idle clients cannot hold the slots for ever.
 pub async fn run(
     listener: TcpListener,
     app: Arc<App>,
     door: Arc<FrontDoor>,
-    max_connections: usize,
+    limits: ConnLimits,
     workers: usize,
     shutdown: impl Future<Output = ()>,
 ) -> Result<()> {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .keep_alive(true)
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
-        .max_buf_size(MAX_HEAD_BYTES.max(8192))
-        // A response's head and body go out in one buffer and one `write`: cheaper than a
-        // vectored write of the two for the small responses most Micros send (3 % more
-        // hello requests/s measured), and a copy of a large body costs little beside it.
-        .writev(false);
-    builder.http2().max_header_list_size(MAX_HEAD_BYTES as u32);
-    let graceful = GracefulShutdown::new();
+    let builder = http_builder(limits.idle_timeout);
+    let (stop, stopping) = tokio::sync::watch::channel(false);
     tokio::pin!(shutdown);
-    let slots = Arc::new(tokio::sync::Semaphore::new(max_connections.max(1)));
+    let max_connections = limits.max_connections.clamp(1, u32::MAX as usize);
+    let slots = Arc::new(tokio::sync::Semaphore::new(max_connections));
+    let per_ip = per_ip::PerIp::new(limits.max_per_ip);
     let mut warned_full: Option<Instant> = None;
+    let mut warned_ip: Option<Instant> = None;
     let workers = workers::Workers::start(workers)?;
     loop {
-        if slots.available_permits() == 0
-            && warned_full.is_none_or(|at| at.elapsed() > Duration::from_secs(10))
-        {
+        if slots.available_permits() == 0 && due(&mut warned_full) {
             tracing::warn!(
                 max_connections,
                 "connection limit reached; new clients wait"
             );
-            warned_full = Some(Instant::now());
         }
         let slot = tokio::select! {
             slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
@@ -152,6 +159,20 @@ pub async fn run(
             },
             () = &mut shutdown => break,
         };
+        let ip_slot = if door.trusted.contains(peer.ip()) {
+            None
+        } else if let Some(taken) = per_ip.try_take(peer.ip()) {
+            Some(taken)
+        } else {
+            if due(&mut warned_ip) {
+                tracing::warn!(
+                    %peer,
+                    max_per_ip = limits.max_per_ip,
+                    "too many connections from one address; closing new ones"
+                );
+            }
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         // The socket moves to its worker's reactor, so its wake-ups stay on that thread.
         let stream = match stream.into_std() {
@@ -163,9 +184,9 @@ pub async fn run(
         };
         let (app, door) = (app.clone(), door.clone());
         let builder = builder.clone();
-        let watcher = graceful.watcher();
+        let mut stopping = stopping.clone();
         workers.spawn(async move {
-            let _slot = slot;
+            let _slots = (slot, ip_slot);
             let stream = match tokio::net::TcpStream::from_std(stream) {
                 Ok(s) => s,
                 Err(e) => {
@@ -178,13 +199,41 @@ pub async fn run(
                 door,
                 peer: headers::Peer::from(peer.ip()),
             });
-            let service = hyper::service::service_fn(move |req| {
-                let shared = shared.clone();
-                async move { Ok::<_, Infallible>(pipeline::handle(&shared, req).await) }
-            });
-            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-            if let Err(e) = watcher.watch(conn.into_owned()).await {
-                tracing::debug!(%peer, "connection ended: {e}");
+            let activity = conn::Activity::new();
+            let service = {
+                let activity = activity.clone();
+                hyper::service::service_fn(move |req| {
+                    let shared = shared.clone();
+                    let in_flight = activity.begin();
+                    async move {
+                        let resp = pipeline::handle(&shared, req).await;
+                        Ok::<_, Infallible>(resp.map(|b| conn::Tracked::new(b, in_flight)))
+                    }
+                })
+            };
+            let io = TokioIo::new(conn::Watched::new(stream, activity.clone()));
+            let served = builder.serve_connection_with_upgrades(io, service);
+            tokio::pin!(served);
+            let stop = async move {
+                let _ = stopping.wait_for(|stop| *stop).await;
+            };
+            let end = conn::drive(
+                served.as_mut(),
+                |c| c.graceful_shutdown(),
+                &activity,
+                limits.idle_timeout,
+                stop,
+            )
+            .await;
+            match end {
+                conn::End::Served(Ok(())) => {}
+                conn::End::Served(Err(e)) => tracing::debug!(%peer, "connection ended: {e}"),
+                conn::End::Idle => tracing::debug!(%peer, "idle connection closed"),
+                conn::End::Stalled => tracing::debug!(
+                    %peer,
+                    "connection closed: the client read none of its response for {:?}",
+                    limits.idle_timeout
+                ),
             }
         });
     }
@@ -194,10 +243,10 @@ pub async fn run(
         "shutting down: draining in-flight requests (at most {}s)",
         bound.as_secs()
     );
-    if tokio::time::timeout(bound, graceful.shutdown())
-        .await
-        .is_err()
-    {
+    let _ = stop.send(true);
+    // Every connection holds a slot until it ends: all slots back means all connections done.
+    let all_closed = slots.acquire_many(max_connections as u32);
+    if tokio::time::timeout(bound, all_closed).await.is_err() {
         tracing::warn!(
             "some connections were still going after {}s; closing them",
             bound.as_secs()
@@ -206,6 +255,40 @@ pub async fn run(
     // Stopping the workers joins their threads: off the executor.
     let _ = tokio::task::spawn_blocking(move || drop(workers)).await;
     Ok(())
+}
+
+/// hyper's settings for every connection; `idle` also paces HTTP/2 keep-alive pings.
+fn http_builder(idle: Duration) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .keep_alive(true)
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_buf_size(MAX_HEAD_BYTES.max(8192))
+        // A response's head and body go out in one buffer and one `write`: cheaper than a
+        // vectored write of the two for the small responses most Micros send (3 % more
+        // hello requests/s measured), and a copy of a large body costs little beside it.
+        .writev(false);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(MAX_HEAD_BYTES as u32)
+        .max_concurrent_streams(MAX_STREAMS)
+        // While requests are in flight, a peer that stops answering pings is dropped.
+        .keep_alive_interval(Some(idle))
+        .keep_alive_timeout(idle);
+    builder
+}
+
+/// True (and `last` set to now) when `last` is unset or more than 10 s old: rate-limits a
+/// warning.
+fn due(last: &mut Option<Instant>) -> bool {
+    if last.is_none_or(|at| at.elapsed() > Duration::from_secs(10)) {
+        *last = Some(Instant::now());
+        return true;
+    }
+    false
 }
 
 /// What every request of one connection shares. Each request holds the connection's own

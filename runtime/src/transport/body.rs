@@ -1,18 +1,28 @@
 //! Streaming payload limits (S9) and the response body type of the front door.
 //!
 //! Request bodies are counted while they stream into the guest; crossing the limit ends the
-//! guest's stream with an error and raises a flag the invoker turns into 413. It must not
-//! buffer request bodies.
+//! guest's stream with an error and raises a flag the invoker turns into 413. Before that
+//! error, and before a 413 refused up front ([`drain`]), the rest of the body is read and
+//! discarded up to one more payload limit: a client that writes its whole body before reading
+//! (most HTTP libraries without `Expect: 100-continue`) then reads the 413 instead of a reset
+//! connection. It must not buffer request bodies.
+//!
+//! Complete response bodies waiting for their clients ([`buffered`]) count against one bound
+//! for the whole process, [`BUFFERED_RESPONSES_MAX`], so clients that do not read cannot make
+//! the runtime hold response after response; they go out in 64 KiB frames, so hyper copies
+//! one frame at a time rather than the whole body.
 
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Empty, Full};
+use tokio::sync::{Semaphore, SemaphorePermit};
 
 /// Errors a response body can end with.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -27,6 +37,64 @@ pub fn full(bytes: impl Into<Bytes>) -> ResponseBody {
         .boxed_unsync()
 }
 
+/// Most bytes of buffered response bodies held at once, across the process.
+pub const BUFFERED_RESPONSES_MAX: usize = 256 * 1024 * 1024;
+
+/// The bytes [`buffered`] may still hand out.
+static BUFFERED: Semaphore = Semaphore::const_new(BUFFERED_RESPONSES_MAX);
+
+/// Bytes of a buffered response handed out per frame.
+const FRAME_BYTES: usize = 64 * 1024;
+
+/// A complete body counted against [`BUFFERED_RESPONSES_MAX`] until it is dropped (sent, or
+/// its connection closed); `None` when the bound has no room for it.
+pub fn buffered(bytes: Bytes) -> Option<ResponseBody> {
+    buffered_in(&BUFFERED, bytes)
+}
+
+fn buffered_in(budget: &'static Semaphore, bytes: Bytes) -> Option<ResponseBody> {
+    let permit = budget
+        .try_acquire_many(u32::try_from(bytes.len()).ok()?)
+        .ok()?;
+    Some(
+        Framed {
+            bytes,
+            _permit: permit,
+        }
+        .boxed_unsync(),
+    )
+}
+
+/// A complete body handed out in [`FRAME_BYTES`] frames, holding its share of the bound.
+struct Framed {
+    bytes: Bytes,
+    _permit: SemaphorePermit<'static>,
+}
+
+impl Body for Framed {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        if self.bytes.is_empty() {
+            return Poll::Ready(None);
+        }
+        let n = self.bytes.len().min(FRAME_BYTES);
+        Poll::Ready(Some(Ok(Frame::data(self.bytes.split_to(n)))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.bytes.len() as u64)
+    }
+}
+
 /// An empty body.
 pub fn empty() -> ResponseBody {
     Empty::new().map_err(|e| match e {}).boxed_unsync()
@@ -38,6 +106,10 @@ pub struct LimitedRequest<B> {
     remaining: u64,
     limit: u64,
     exceeded: Arc<AtomicBool>,
+    /// Once the limit is crossed: bytes still to discard before the error is returned.
+    draining: Option<u64>,
+    /// The error has been returned: the body stays failed.
+    failed: bool,
 }
 
 impl<B> LimitedRequest<B> {
@@ -49,8 +121,46 @@ impl<B> LimitedRequest<B> {
             remaining: limit,
             limit,
             exceeded: exceeded.clone(),
+            draining: None,
+            failed: false,
         };
         (body, exceeded)
+    }
+}
+
+impl<B> LimitedRequest<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+{
+    fn error(&self) -> wasmtime_wasi_http::Error {
+        wasmtime_wasi_http::Error::HttpRequestBodySize(Some(self.limit))
+    }
+
+    /// Discards what follows the crossing frame, up to one more limit, then fails.
+    fn drain(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, wasmtime_wasi_http::Error>>> {
+        let mut left = self.draining.unwrap_or(0);
+        loop {
+            match Pin::new(&mut self.inner).poll_frame(cx) {
+                Poll::Ready(Some(Ok(frame))) => {
+                    let n = frame.data_ref().map_or(0, |d| d.len() as u64);
+                    if n >= left {
+                        break;
+                    }
+                    left -= n;
+                }
+                Poll::Ready(_) => break,
+                Poll::Pending => {
+                    self.draining = Some(left);
+                    return Poll::Pending;
+                }
+            }
+        }
+        self.draining = None;
+        self.failed = true;
+        Poll::Ready(Some(Err(self.error())))
     }
 }
 
@@ -67,6 +177,12 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         let this = &mut *self;
+        if this.failed {
+            return Poll::Ready(Some(Err(this.error())));
+        }
+        if this.draining.is_some() {
+            return this.drain(cx);
+        }
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
@@ -74,9 +190,10 @@ where
                     if n > this.remaining {
                         this.exceeded.store(true, Ordering::Release);
                         this.remaining = 0;
-                        return Poll::Ready(Some(Err(
-                            wasmtime_wasi_http::Error::HttpRequestBodySize(Some(this.limit)),
-                        )));
+                        // Read the rest (up to one more limit) before failing, so the client
+                        // can finish writing and read the 413.
+                        this.draining = Some(this.limit);
+                        return this.drain(cx);
                     }
                     this.remaining -= n;
                 }
@@ -95,6 +212,27 @@ where
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
     }
+}
+
+/// Reads and discards `body` for at most `max` bytes and `within`; true when it was read to
+/// its end (the connection can then carry another request).
+pub async fn drain<B>(mut body: B, max: u64, within: Duration) -> bool
+where
+    B: Body<Data = Bytes> + Unpin,
+{
+    let mut left = max;
+    let read = async {
+        while let Some(frame) = body.frame().await {
+            let Ok(frame) = frame else { return false };
+            let n = frame.data_ref().map_or(0, |d| d.len() as u64);
+            if n > left {
+                return false;
+            }
+            left -= n;
+        }
+        true
+    };
+    tokio::time::timeout(within, read).await.unwrap_or(false)
 }
 
 #[cfg(test)]
@@ -117,5 +255,57 @@ mod tests {
         let (body, flag) = LimitedRequest::new(chunks(11, 100), 1000);
         assert!(body.collect().await.is_err());
         assert!(flag.load(Ordering::Acquire));
+    }
+
+    #[tokio::test]
+    async fn s9_a_body_over_the_limit_is_read_to_its_end_before_the_error() {
+        let (read, polled) = counted(chunks(15, 100));
+        let (mut body, _flag) = LimitedRequest::new(read, 1000);
+        while let Some(Ok(_)) = body.frame().await {}
+        assert_eq!(polled.load(Ordering::Relaxed), 15);
+        // Past one more limit, the rest is left unread.
+        let (read, polled) = counted(chunks(40, 100));
+        let (mut body, _flag) = LimitedRequest::new(read, 1000);
+        while let Some(Ok(_)) = body.frame().await {}
+        assert_eq!(polled.load(Ordering::Relaxed), 21);
+    }
+
+    #[tokio::test]
+    async fn buffered_bodies_share_one_bound_and_go_out_in_frames() {
+        static BUDGET: Semaphore = Semaphore::const_new(200_000);
+        let first = buffered_in(&BUDGET, Bytes::from(vec![1u8; 150_000])).unwrap();
+        assert!(buffered_in(&BUDGET, Bytes::from(vec![2u8; 60_000])).is_none());
+        assert_eq!(first.size_hint().exact(), Some(150_000));
+        let mut frames = 0;
+        let mut body = first;
+        while let Some(frame) = body.frame().await {
+            assert!(frame.unwrap().data_ref().unwrap().len() <= FRAME_BYTES);
+            frames += 1;
+        }
+        assert_eq!(frames, 3);
+        drop(body);
+        assert!(buffered_in(&BUDGET, Bytes::from(vec![2u8; 60_000])).is_some());
+    }
+
+    #[tokio::test]
+    async fn drain_reads_to_the_end_within_its_bound() {
+        assert!(drain(chunks(10, 100), 1000, Duration::from_secs(1)).await);
+        assert!(!drain(chunks(11, 100), 1000, Duration::from_secs(1)).await);
+    }
+
+    /// `body`, and a count of the data frames read from it.
+    fn counted(
+        body: impl Body<Data = Bytes, Error = hyper::Error> + Unpin,
+    ) -> (
+        impl Body<Data = Bytes, Error = hyper::Error> + Unpin,
+        Arc<std::sync::atomic::AtomicUsize>,
+    ) {
+        let n = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let seen = n.clone();
+        let body = body.map_frame(move |f| {
+            seen.fetch_add(1, Ordering::Relaxed);
+            f
+        });
+        (body, n)
     }
 }

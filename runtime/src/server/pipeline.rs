@@ -109,6 +109,15 @@ async fn route<'a>(
             None,
             false,
         ),
+        Target::Ambiguous => (
+            Err(HttpError::new(
+                ErrorKind::BadRequest,
+                None,
+                "ambiguous path: a backslash, an encoded backslash, or an encoded slash that makes a `.` or `..` segment may be read differently by a micro",
+            )),
+            None,
+            false,
+        ),
         Target::Reserved => (
             Err(HttpError::new(
                 ErrorKind::NotFound,

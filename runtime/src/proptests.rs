@@ -1,13 +1,58 @@
 //! Property tests ("fuzzing" on stable Rust, with proptest): the parsers that read untrusted
 //! input — the manifest, schedules, the router and the env overrides — never panic, and what
-//! they accept keeps its invariants. CI runs the default case count; set `PROPTEST_CASES`
+//! they accept keeps its invariants; and no path near a public route reaches a private one
+//! without a key, however a guest decodes it. CI runs the default case count; set `PROPTEST_CASES`
 //! for a longer run.
 
 use proptest::prelude::*;
 
 use crate::manifest;
 use crate::manifest::interval::Interval;
+use crate::server::auth::PublicRoutes;
 use crate::server::router::{Route, Router, Target};
+
+/// Pieces of request paths around the public prefix `/share/`: dot segments, slashes and
+/// backslashes, plain and percent-encoded in both cases.
+const PATH_PIECES: [&str; 18] = [
+    "share", "secret", "x", "/", "/", ".", "..", "\\", "%2e", "%2E", "%2e%2e", "%2f", "%2F", "%5c",
+    "%5C", "%25", "%2", "?",
+];
+
+/// How a lenient guest SDK may read a path: every `%XX` decoded once, `\` taken as `/`, dot
+/// segments removed (clamped at the root) and empty segments dropped.
+fn lenient_reading(path: &str) -> String {
+    let mut bytes = Vec::with_capacity(path.len());
+    let raw = path.as_bytes();
+    let mut i = 0;
+    while i < raw.len() {
+        let hex = raw
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (raw[i], hex) {
+            (b'%', Some(byte)) => {
+                bytes.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                bytes.push(byte);
+                i += 1;
+            }
+        }
+    }
+    let text = String::from_utf8_lossy(&bytes).replace('\\', "/");
+    let mut kept: Vec<&str> = Vec::new();
+    for segment in text.split('/') {
+        match segment {
+            "" | "." => {}
+            ".." => {
+                kept.pop();
+            }
+            _ => kept.push(segment),
+        }
+    }
+    format!("/{}", kept.join("/"))
+}
 
 const VALID: &str = "[app]\nname = \"notes\"\n\n[limits]\ntimeout = \"5s\"\n\n[[micro]]\nname = \"api\"\ncomponent = \"api.wasm\"\npath = \"/api\"\n\n[[micro.action]]\nid = \"tick\"\nname = \"Tick\"\ninterval = \"0/15 * * * *\"\n\n[[micro]]\nname = \"web\"\ncomponent = \"web.wasm\"\nprimary = true\n";
 
@@ -57,6 +102,26 @@ proptest! {
             prop_assert!(path_and_query.starts_with('/'), "{} -> {}", path, path_and_query);
             let p = path_and_query.split('?').next().unwrap().to_ascii_lowercase();
             prop_assert!(!p.starts_with("/__space"), "{} reached {}", path, path_and_query);
+        }
+    }
+
+    #[test]
+    fn no_path_reaches_a_private_route_without_a_key(
+        head in prop::sample::select(vec!["/share/", "/", "/share", "/x/"]),
+        pieces in prop::collection::vec(prop::sample::select(PATH_PIECES.to_vec()), 0..10),
+    ) {
+        let path = format!("{head}{}", pieces.concat());
+        let router = Router::new(vec![Route { prefix: "/".into(), micro: 0 }], 0);
+        let public = PublicRoutes { public: false, routes: vec!["/share/*".into()] };
+        if let Target::Micro { path_and_query, .. } = router.route(&path) {
+            let seen = path_and_query.split('?').next().unwrap();
+            if public.is_public(seen) {
+                let guest = lenient_reading(seen);
+                prop_assert!(
+                    guest.starts_with("/share/") || guest == "/share",
+                    "{:?} passed as public {:?} but a guest may read {:?}", path, seen, guest
+                );
+            }
         }
     }
 

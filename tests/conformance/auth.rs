@@ -86,3 +86,48 @@ async fn api_key_protects_non_public_routes() {
     assert!(revoked, "a revoked key still works");
     assert_eq!(app.cli(&["keys", "revoke", "ci"]).status.code(), Some(2));
 }
+
+/// Paths that a guest's SDK may read as `/counter` (a private route) while they start with the
+/// public `/share/`: a backslash, an encoded `\` or `/`, and encoded dots. None reaches the
+/// guest without a key: the runtime refuses the ambiguous ones (400) and the rest need a key.
+#[tokio::test(flavor = "multi_thread")]
+async fn public_routes_cannot_be_escaped_with_backslashes_or_encoded_slashes() {
+    let app = app();
+    let srv = app.serve(&[]);
+    for path in [
+        "/share/..\\counter",
+        "/share/..%5Ccounter",
+        "/share/..%5ccounter",
+        "/share/x\\..\\..\\counter",
+        "/share/..%2Fcounter",
+        "/share/..%2fcounter",
+        "/share/x/..%2F..%2Fcounter",
+        "/share/%2e%2e%2Fcounter",
+        "/share/.%2e/counter",
+        "/share/%2E%2E/counter",
+        "/share/./../counter",
+    ] {
+        let r = srv.get(path).await;
+        assert!(
+            r.status == 400 || r.status == 401,
+            "{path} reached the guest without a key: {} {}",
+            r.status,
+            r.text()
+        );
+        let kind = r.json()["error"].clone();
+        assert!(
+            kind == "bad_request" || kind == "unauthorized",
+            "{path}: {kind}"
+        );
+    }
+    // The public routes themselves still need no key, encoded slashes without dot segments
+    // included.
+    assert_eq!(
+        srv.get("/share/nothing").await.text(),
+        "no such probe route\n"
+    );
+    assert_eq!(
+        srv.get("/share/a%2Fb").await.text(),
+        "no such probe route\n"
+    );
+}

@@ -309,3 +309,122 @@ async fn dashboard_in_headless_chromium() {
         started.elapsed().as_secs_f64()
     );
 }
+
+/// An `auth = "none"` app (the default) with an action, for the loopback rule.
+fn open_app() -> AppDir {
+    let app = AppDir::new(
+        "[app]\nname = \"open\"\n\n[limits]\ntimeout = \"2s\"\n\n\
+         [[micro]]\nname = \"probe\"\ncomponent = '{probe}'\nsrc = \"code\"\n\n\
+         [[micro.action]]\nid = \"nudge\"\nname = \"Nudge\"\ninterval = \"1 day\"\n",
+    );
+    app.write("code/hello.txt", "hello");
+    app
+}
+
+/// Asserts that without a key the runtime endpoints but health refuse this client (403) and
+/// that health and the Micro still answer.
+async fn assert_only_health_answers(srv: &Server, headers: &[(&str, &str)]) {
+    for (method, path) in [
+        ("GET", "/__space/"),
+        ("GET", "/__space/status"),
+        ("GET", "/__space/metrics"),
+        ("POST", "/__space/actions/nudge/run"),
+    ] {
+        let mut with = headers.to_vec();
+        with.push(("x-space-dashboard", "1"));
+        send(srv, method, path, &with)
+            .await
+            .assert_error(403, "forbidden", None);
+    }
+    assert_eq!(
+        send(srv, "GET", "/__space/health", headers).await.status,
+        200
+    );
+    assert_eq!(send(srv, "GET", "/env", headers).await.status, 200);
+}
+
+/// This machine's address on its default route, if it has one that is not loopback: a client
+/// connecting to it from this machine is seen with that address, a real non-loopback peer.
+fn own_non_loopback_ip() -> Option<std::net::IpAddr> {
+    let socket = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    // No packet is sent: connecting a UDP socket only picks the route and source address.
+    socket.connect("198.51.100.1:9").ok()?;
+    let ip = socket.local_addr().ok()?.ip();
+    (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
+}
+
+/// Without auth, the dashboard, status, metrics and Run now answer loopback clients only: a
+/// peer on another address gets 403, health stays public.
+#[tokio::test(flavor = "multi_thread")]
+async fn without_auth_runtime_endpoints_refuse_non_loopback_peers() {
+    let Some(ip) = own_non_loopback_ip() else {
+        eprintln!("skipped: this machine has no non-loopback address to connect from");
+        return;
+    };
+    let app = open_app();
+    let listen = std::net::SocketAddr::new(ip, 0).to_string();
+    let srv = Server::start_in(app.path(), &["run", "app.toml", "--listen", &listen]);
+    assert_eq!(srv.addr.ip(), ip);
+    assert_only_health_answers(&srv, &[]).await;
+}
+
+/// A trusted proxy forwarding for a public client is not a loopback client; an untrusted
+/// loopback peer that forwards for someone (a local proxy nobody declared) is not either, nor
+/// a loopback client that names another host (DNS rebinding). A loopback client itself is
+/// served.
+#[tokio::test(flavor = "multi_thread")]
+async fn without_auth_forwarded_clients_are_not_loopback_clients() {
+    let app = open_app();
+    let srv = app.serve(&["--trusted-proxy", "127.0.0.1"]);
+    assert_only_health_answers(&srv, &[("x-forwarded-for", "203.0.113.9")]).await;
+    let local = send(
+        &srv,
+        "GET",
+        "/__space/status",
+        &[("x-forwarded-for", "127.0.0.1")],
+    )
+    .await;
+    assert_eq!(local.status, 200, "{}", local.text());
+    drop(srv);
+
+    let srv = app.serve(&[]);
+    assert_only_health_answers(&srv, &[("x-forwarded-for", "203.0.113.9")]).await;
+    assert_only_health_answers(&srv, &[("forwarded", "for=203.0.113.9")]).await;
+    // A page that rebinds its own name to 127.0.0.1 sends that name as the host.
+    assert_only_health_answers(&srv, &[("host", "evil.example:4200")]).await;
+    let named = send(
+        &srv,
+        "GET",
+        "/__space/status",
+        &[("host", "localhost:4200")],
+    )
+    .await;
+    assert_eq!(named.status, 200, "{}", named.text());
+    assert_eq!(send(&srv, "GET", "/__space/status", &[]).await.status, 200);
+    assert_eq!(send(&srv, "GET", "/__space/metrics", &[]).await.status, 200);
+}
+
+/// Query strings (tokens, emails) never appear in the recent requests or errors of
+/// `/__space/status`.
+#[tokio::test(flavor = "multi_thread")]
+async fn status_shows_request_paths_without_query_strings() {
+    let app = open_app();
+    let srv = app.serve(&[]);
+    assert_eq!(
+        send(&srv, "GET", "/counter?token=s3cret", &[]).await.status,
+        200
+    );
+    send(&srv, "GET", "/panic?token=s3cret", &[])
+        .await
+        .assert_error(502, "trap", Some("probe"));
+    let status = send(&srv, "GET", "/__space/status", &[]).await.json();
+    let recent = &status["micros"][0]["recent"];
+    let paths: Vec<&str> = recent["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["path"].as_str())
+        .collect();
+    assert!(paths.contains(&"/counter"), "{recent}");
+    assert!(!status.to_string().contains("s3cret"), "{recent}");
+}

@@ -431,3 +431,46 @@ async fn connections_past_the_limit_wait_for_a_free_slot() {
         .unwrap();
     assert_eq!(status, 200);
 }
+
+/// `X-Forwarded-Host` and `X-Forwarded-Proto` say where a proxy received the request: a
+/// client's own values are dropped like its `X-Forwarded-For`; a trusted proxy's are kept.
+#[tokio::test(flavor = "multi_thread")]
+async fn forwarded_host_and_proto_from_untrusted_clients_are_stripped() {
+    let spoofed = || {
+        Request::get("/echo")
+            .header("x-forwarded-host", "evil.example")
+            .header("x-forwarded-proto", "https")
+            .body(Full::new(Bytes::new()))
+            .unwrap()
+    };
+    let app = routed_app();
+    let srv = app.serve(&[]);
+    let e = srv.send(spoofed()).await.json();
+    assert!(header(&e, "x-forwarded-host").is_empty(), "{e}");
+    assert!(header(&e, "x-forwarded-proto").is_empty(), "{e}");
+    drop(srv);
+
+    let srv = app.serve(&["--trusted-proxy", "127.0.0.1"]);
+    let e = srv.send(spoofed()).await.json();
+    assert_eq!(header(&e, "x-forwarded-host"), ["evil.example"]);
+    assert_eq!(header(&e, "x-forwarded-proto"), ["https"]);
+}
+
+/// A panicking guest's 502 names the kind and says what happened, without the wasm
+/// backtrace or any host path; the log keeps the detail.
+#[tokio::test(flavor = "multi_thread")]
+async fn trap_error_bodies_carry_no_backtrace_or_host_paths() {
+    let app = routed_app();
+    let srv = app.serve(&[]);
+    let r = srv.get("/api/panic").await;
+    r.assert_error(502, "trap", Some("api"));
+    let body = r.text();
+    for leak in ["wasm backtrace", ".wasm", "/tmp/", "/home/", "/work/", "0x"] {
+        assert!(!body.contains(leak), "{leak:?} in the body: {body}");
+    }
+    assert!(
+        srv.wait_output(Duration::from_secs(5), |log| log.contains("wasm backtrace")),
+        "the log lacks the trap detail:\n{}",
+        srv.stderr()
+    );
+}

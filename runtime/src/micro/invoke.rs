@@ -37,7 +37,10 @@ enum GuestEnd {
     Finished,
     /// The call trapped; `limit` is set when a resource limit refused a growth first.
     Trapped {
+        /// The full error, wasm backtrace included: for the log only.
         error: String,
+        /// The trap code, when the guest trapped (rather than a host call failing).
+        trap: Option<Trap>,
         interrupted: bool,
         limit: Option<LimitHit>,
     },
@@ -93,8 +96,9 @@ where
             result: Err(HttpError::new(
                 ErrorKind::Internal,
                 Some(name),
-                format!("cannot instantiate: {e:#}"),
-            )),
+                "cannot instantiate the component",
+            )
+            .with_detail(format!("{e:#}"))),
             cold: true,
         },
     }
@@ -146,7 +150,8 @@ where
             Ok(Ok(())) => GuestEnd::Finished,
             Ok(Err(e)) => GuestEnd::Trapped {
                 interrupted: matches!(e.downcast_ref::<Trap>(), Some(Trap::Interrupt)),
-                error: format!("{e:#}"),
+                trap: e.downcast_ref::<Trap>().copied(),
+                error: format!("{e:?}"),
                 limit: inst.store.data().limiter.hit,
             },
             Err(_) => GuestEnd::TimedOut,
@@ -289,21 +294,14 @@ async fn finish_response(
                 Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
                     Err(too_large(format!("more than {limit}")))
                 }
-                Ok(Err(_)) => {
-                    let outcome = task.outcome().await;
-                    Err(outcome_error(
-                        micro,
-                        timeout,
-                        match outcome {
-                            GuestEnd::Finished => GuestEnd::Trapped {
-                                error: "response body ended with an error".into(),
-                                interrupted: false,
-                                limit: None,
-                            },
-                            other => other,
-                        },
-                    ))
-                }
+                Ok(Err(_)) => Err(match task.outcome().await {
+                    GuestEnd::Finished => HttpError::new(
+                        ErrorKind::Trap,
+                        Some(micro),
+                        "guest trapped: response body ended with an error",
+                    ),
+                    other => outcome_error(micro, timeout, other),
+                }),
                 Err(_) => Err(outcome_error(micro, timeout, GuestEnd::TimedOut)),
             }
         }
@@ -371,7 +369,7 @@ where
                     if !matches!(outcome, GuestEnd::Finished) {
                         this.last = None;
                         let e = outcome_error(&this.micro, this.timeout, outcome);
-                        tracing::warn!(micro = %this.micro, error = %e.message, "response cut short");
+                        tracing::warn!(micro = %this.micro, error = %e.message, detail = e.detail.as_deref(), "response cut short");
                         return Poll::Ready(Some(Err(Box::new(e))));
                     }
                 }
@@ -423,21 +421,27 @@ fn outcome_error(micro: &str, timeout: Duration, outcome: GuestEnd) -> HttpError
             Some(micro),
             match hit {
                 LimitHit::Memory { limit, requested } => format!(
-                    "memory limit of {limit} bytes exceeded (instance asked for {requested}): {error}"
+                    "memory limit of {limit} bytes exceeded (instance asked for {requested})"
                 ),
                 LimitHit::Table { limit, requested } => format!(
-                    "memory limit of {limit} bytes exceeded by table growth (asked for {requested}): {error}"
+                    "memory limit of {limit} bytes exceeded by table growth (asked for {requested})"
                 ),
                 LimitHit::TableElements { max, requested } => format!(
-                    "table growth to {requested} elements refused: a table holds at most {max}: {error}"
+                    "table growth to {requested} elements refused: a table holds at most {max}"
                 ),
             },
-        ),
-        GuestEnd::Trapped { error, .. } => HttpError::new(
+        )
+        .with_detail(error),
+        // The message names the trap, never the backtrace: it holds the component's path.
+        GuestEnd::Trapped { error, trap, .. } => HttpError::new(
             ErrorKind::Trap,
             Some(micro),
-            format!("guest trapped: {error}"),
-        ),
+            match trap {
+                Some(trap) => format!("guest trapped: {trap}"),
+                None => "guest trapped".to_string(),
+            },
+        )
+        .with_detail(error),
     }
 }
 

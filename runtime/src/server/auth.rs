@@ -1,6 +1,11 @@
 //! Which routes skip the API-key check (SPEC §4 "Auth"): a Micro's `public = true` or its
 //! `public_routes` patterns, matched against the Micro-relative path the router produced.
 //!
+//! There is one reading of a path: the router's ([`super::router::normalize_path`], which
+//! refuses paths a guest could split differently). A pattern is matched only against a path
+//! in that canonical form ([`super::router::is_canonical`]); any other string is not public,
+//! so a caller that forgets to route first fails closed.
+//!
 //! It must not read or store keys: that is `keys::api`.
 
 /// Which of a Micro's routes skip the key check: all (`public = true`) or those matching a
@@ -12,9 +17,13 @@ pub struct PublicRoutes {
 }
 
 impl PublicRoutes {
-    /// Whether the Micro-relative `path` (no query) is public.
+    /// Whether the Micro-relative `path` (no query), as the router hands it to the Micro, is
+    /// public. A path that is not in the router's canonical form never matches a pattern.
     pub fn is_public(&self, path: &str) -> bool {
-        self.public || self.routes.iter().any(|p| glob(p, path))
+        self.public
+            || (!self.routes.is_empty()
+                && super::router::is_canonical(path)
+                && self.routes.iter().any(|p| glob(p, path)))
     }
 }
 
@@ -61,6 +70,17 @@ mod tests {
             .is_public("/anything")
         );
         assert!(glob("/a*b*c", "/aXXbYYc"));
+        // Only the router's reading of a path can match.
+        for path in [
+            "/share/..\\x",
+            "/share/..%2Fx",
+            "/share/../x",
+            "/share//x",
+            "/share/%61",
+        ] {
+            assert!(!a.is_public(path), "{path}");
+        }
+        assert!(a.is_public("/share/a%2Fb"));
         assert!(!glob("/a*b*c", "/aXXbYY"));
     }
 }

@@ -1,7 +1,9 @@
 //! The runtime's own endpoints under `/__space/` (SPEC §4): health, the status JSON the
 //! dashboard polls, the Prometheus metrics, the dashboard page and "Run now". Health is
 //! public; the others need a key with `auth = "api-key"` (see [`dashboard`] for where it may
-//! come from).
+//! come from), and without auth they answer only clients on this machine
+//! ([`headers::is_local_client`]): what they show (paths, guest log lines, errors) and do (run
+//! an action) is the owner's.
 //!
 //! It owns what these endpoints show (the status document, the metrics rows); it must not
 //! change a Micro's state.
@@ -10,17 +12,18 @@ use http::{Request, Response, StatusCode, header};
 use hyper::body::Incoming;
 
 use super::router::SpaceEndpoint;
-use super::{FrontDoor, dashboard, pipeline};
+use super::{FrontDoor, dashboard, headers, pipeline};
 use crate::app::App;
 use crate::data::Api;
 use crate::telemetry::activity::Recent;
 use crate::telemetry::metrics::{self, MicroRow, MicroState};
 use crate::transport::{ErrorKind, HttpError, ResponseBody, full};
 
-/// Answers `endpoint`, whose request target is `target`.
+/// Answers `endpoint`, whose request target is `target`, for a client at `peer`.
 pub(super) async fn answer(
     app: &App,
     door: &FrontDoor,
+    peer: &headers::Peer,
     endpoint: SpaceEndpoint,
     mut req: Request<Incoming>,
     target: &str,
@@ -39,6 +42,13 @@ pub(super) async fn answer(
     }
     let public = matches!(endpoint, SpaceEndpoint::Health);
     pipeline::authorize(door, public, req.headers_mut(), None)?;
+    if door.api_keys.is_none() && owner_only(&endpoint) && !from_this_machine(&req, door, peer) {
+        return Err(HttpError::new(
+            ErrorKind::Forbidden,
+            None,
+            "with auth = \"none\" the dashboard, status, metrics and run now answer clients on this machine only; set auth = \"api-key\" to use them from elsewhere",
+        ));
+    }
     match endpoint {
         SpaceEndpoint::Health => Ok(json(StatusCode::OK, &serde_json::json!({"status": "ok"}))),
         SpaceEndpoint::Status => Ok(json(StatusCode::OK, &status(app).await)),
@@ -54,6 +64,30 @@ pub(super) async fn answer(
             "no such runtime endpoint",
         )),
     }
+}
+
+/// Whether `req` comes from this machine ([`headers::is_local_client`]) and names it in its
+/// `Host` (or HTTP/2 authority), so a web page cannot reach these endpoints by rebinding its
+/// own name to 127.0.0.1. A request without a host (HTTP/1.0, never a browser) passes.
+fn from_this_machine(req: &Request<Incoming>, door: &FrontDoor, peer: &headers::Peer) -> bool {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .map(|h| h.to_str().unwrap_or(""))
+        .or_else(|| req.uri().authority().map(|a| a.as_str()));
+    headers::is_local_client(req.headers(), peer, &door.trusted)
+        && host.is_none_or(headers::names_loopback)
+}
+
+/// The endpoints that show or change the owner's things: without auth, loopback clients only.
+fn owner_only(endpoint: &SpaceEndpoint) -> bool {
+    matches!(
+        endpoint,
+        SpaceEndpoint::Status
+            | SpaceEndpoint::Metrics
+            | SpaceEndpoint::Dashboard
+            | SpaceEndpoint::RunAction(_)
+    )
 }
 
 /// The data service from outside (`/__space/v0/base/v1/…`, `/__space/v0/drive/v1/…`): the

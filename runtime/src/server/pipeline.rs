@@ -38,7 +38,7 @@ pub(super) async fn handle(conn: &PerConnection, req: Request<Incoming>) -> Resp
     let (response, error) = match result {
         Ok(r) => (r, None),
         Err(e) => {
-            tracing::warn!(micro = name, %method, path = &*path, status = e.kind.status().as_u16(), "{}", e.message);
+            tracing::warn!(micro = name, %method, path = &*path, status = e.kind.status().as_u16(), detail = e.detail.as_deref(), "{}", e.message);
             (e.to_response::<bytes::Bytes>().map(full), Some(e))
         }
     };
@@ -96,7 +96,7 @@ async fn route<'a>(
     req = Request::from_parts(parts, body);
     match door.router.route(path_and_query) {
         Target::Space(endpoint) => (
-            endpoints::answer(app, door, endpoint, req, path_and_query).await,
+            endpoints::answer(app, door, &conn.peer, endpoint, req, path_and_query).await,
             None,
             false,
         ),
@@ -105,6 +105,15 @@ async fn route<'a>(
                 ErrorKind::NotFound,
                 None,
                 format!("no route for {path_and_query}"),
+            )),
+            None,
+            false,
+        ),
+        Target::Ambiguous => (
+            Err(HttpError::new(
+                ErrorKind::BadRequest,
+                None,
+                "ambiguous path: a backslash, an encoded backslash, or an encoded slash that makes a `.` or `..` segment may be read differently by a micro",
             )),
             None,
             false,

@@ -6,7 +6,8 @@
 //! the strings of the record it drops, so a full ring allocates nothing); log lines
 //! are pushed by the log writer thread, never by the guest. Rings hold at most [`RECENT`]
 //! entries and cut long paths, messages and lines, so memory stays bounded whatever a client
-//! or guest sends. This module must not log, count metrics (that is `metrics`) or decide what
+//! or guest sends. Paths are kept without their query string, which may carry tokens or
+//! personal data the dashboard must not show. This module must not log, count metrics (that is `metrics`) or decide what
 //! an error is (the front door passes its status and kind).
 
 use std::collections::VecDeque;
@@ -64,7 +65,7 @@ pub struct RequestRecord {
     #[serde(serialize_with = "rfc3339")]
     pub time: DateTime<Utc>,
     pub method: String,
-    /// The path and query as the client sent them (cut at 256 bytes).
+    /// The path as the client sent it, without the query (cut at 256 bytes).
     pub path: String,
     pub status: u16,
     /// Milliseconds from the request's arrival to its response head.
@@ -137,7 +138,9 @@ pub struct Recent {
 
 impl Activity {
     /// Records one answered request (and, for a runtime error or a 5xx, one error).
+    /// `path` may carry a query: it is dropped.
     pub fn record(&self, method: &str, path: &str, outcome: RequestOutcome<'_>) {
+        let path = path.split_once('?').map_or(path, |(path, _)| path);
         let time = Utc::now();
         let error = match outcome.error {
             Some((kind, message)) => Some((kind, cut(message, MAX_TEXT))),
@@ -303,7 +306,8 @@ mod tests {
         assert!(recent.logs[0].text.len() <= MAX_TEXT + '…'.len_utf8());
     }
 
-    /// The exact shape the dashboard page reads for each Micro's `recent`.
+    /// The exact shape the dashboard page reads for each Micro's `recent`; the query of
+    /// `/panic?x=1` is not kept.
     #[test]
     fn recent_json_shape() {
         let activity = Activity::default();
@@ -327,11 +331,11 @@ mod tests {
             serde_json::to_value(&recent).unwrap(),
             serde_json::json!({
                 "requests": [{
-                    "time": "2024-05-01T10:00:00.500Z", "method": "GET", "path": "/panic?x=1",
+                    "time": "2024-05-01T10:00:00.500Z", "method": "GET", "path": "/panic",
                     "status": 502, "ms": 12.3, "start": "cold",
                 }],
                 "errors": [{
-                    "time": "2024-05-01T10:00:00.500Z", "path": "/panic?x=1", "status": 502,
+                    "time": "2024-05-01T10:00:00.500Z", "path": "/panic", "status": 502,
                     "error": "trap", "message": "guest trapped",
                 }],
                 "logs": [{"time": "2024-05-01T10:00:00.500Z", "stream": "stderr", "text": "probe err"}],

@@ -2,7 +2,8 @@
 //!
 //! Lock-free: every request updates a few atomics (a status slot, a latency bucket). It must
 //! not allocate on the request path, and it only reads other state (warm instances, /tmp
-//! bytes) when the metrics page is rendered.
+//! bytes) when the metrics page is rendered. Label values (Micro and action names) are
+//! escaped as the text exposition format asks ([`Label`]).
 
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -119,7 +120,7 @@ pub fn render(micros: &[MicroRow<'_>], actions: &[RunCounts], dropped_log_lines:
                         let _ = writeln!(
                             o,
                             "micro_wasm_requests_total{{micro=\"{}\",status=\"{}\"}} {n}",
-                            m.state.name,
+                            Label(&m.state.name),
                             i + 100
                         );
                     }
@@ -139,7 +140,7 @@ pub fn render(micros: &[MicroRow<'_>], actions: &[RunCounts], dropped_log_lines:
                     let _ = writeln!(
                         o,
                         "micro_wasm_request_duration_seconds_bucket{{micro=\"{}\",le=\"{b}\"}} {cumulative}",
-                        m.state.name
+                        Label(&m.state.name)
                     );
                 }
                 let count = m.metrics.count.load(Ordering::Relaxed);
@@ -147,17 +148,17 @@ pub fn render(micros: &[MicroRow<'_>], actions: &[RunCounts], dropped_log_lines:
                 let _ = writeln!(
                     o,
                     "micro_wasm_request_duration_seconds_bucket{{micro=\"{}\",le=\"+Inf\"}} {count}",
-                    m.state.name
+                    Label(&m.state.name)
                 );
                 let _ = writeln!(
                     o,
                     "micro_wasm_request_duration_seconds_sum{{micro=\"{}\"}} {sum}",
-                    m.state.name
+                    Label(&m.state.name)
                 );
                 let _ = writeln!(
                     o,
                     "micro_wasm_request_duration_seconds_count{{micro=\"{}\"}} {count}",
-                    m.state.name
+                    Label(&m.state.name)
                 );
             }
         },
@@ -172,7 +173,7 @@ pub fn render(micros: &[MicroRow<'_>], actions: &[RunCounts], dropped_log_lines:
                     let _ = writeln!(
                         o,
                         "micro_wasm_errors_total{{micro=\"{}\",kind=\"{}\"}} {}",
-                        m.state.name,
+                        Label(&m.state.name),
                         kind.as_str(),
                         n.load(Ordering::Relaxed)
                     );
@@ -217,7 +218,7 @@ pub fn render(micros: &[MicroRow<'_>], actions: &[RunCounts], dropped_log_lines:
                 let _ = writeln!(
                     o,
                     "{name}{{micro=\"{}\"}} {}",
-                    m.state.name,
+                    Label(&m.state.name),
                     value(&m.state)
                 );
             }
@@ -240,13 +241,34 @@ pub fn render(micros: &[MicroRow<'_>], actions: &[RunCounts], dropped_log_lines:
     out
 }
 
+/// A label value as the Prometheus text format writes it: `\`, `"` and a line feed escaped
+/// as `\\`, `\"` and `\n`, so a name cannot end the value or the line and forge a sample.
+struct Label<'a>(&'a str);
+
+impl std::fmt::Display for Label<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut rest = self.0;
+        while let Some(at) = rest.find(['\\', '"', '\n']) {
+            f.write_str(&rest[..at])?;
+            f.write_str(match rest.as_bytes()[at] {
+                b'\\' => "\\\\",
+                b'"' => "\\\"",
+                _ => "\\n",
+            })?;
+            rest = &rest[at + 1..];
+        }
+        f.write_str(rest)
+    }
+}
+
 fn action_rows(out: &mut String, actions: &[RunCounts]) {
     for a in actions {
         for (result, n) in [("ok", a.ok), ("failed", a.failed), ("skipped", a.skipped)] {
             let _ = writeln!(
                 out,
                 "micro_wasm_action_runs_total{{action=\"{}\",micro=\"{}\",result=\"{result}\"}} {n}",
-                a.action, a.micro
+                Label(&a.action),
+                Label(&a.micro)
             );
         }
     }
@@ -271,6 +293,32 @@ mod tests {
             .unwrap();
         assert_eq!(m.errors[i].load(Ordering::Relaxed), 1);
         m.record(42, Duration::ZERO, None); // out of range: ignored, not a panic
+    }
+
+    #[test]
+    fn label_values_escape_backslash_quote_and_newline() {
+        assert_eq!(Label("web").to_string(), "web");
+        assert_eq!(
+            Label("a\\b\"c\nd").to_string(),
+            "a\\\\b\\\"c\\nd",
+            "\\ \" and a line feed"
+        );
+        let mut out = String::new();
+        let counts = RunCounts {
+            action: "x\"} 1\nmicro_wasm_forged 9\n#".into(),
+            micro: "w\\".into(),
+            ok: 1,
+            failed: 0,
+            skipped: 0,
+        };
+        action_rows(&mut out, &[counts]);
+        assert_eq!(out.lines().count(), 3, "{out}");
+        assert!(
+            out.starts_with(
+                "micro_wasm_action_runs_total{action=\"x\\\"} 1\\nmicro_wasm_forged 9\\n#\",micro=\"w\\\\\",result=\"ok\"} 1\n"
+            ),
+            "{out}"
+        );
     }
 
     #[test]

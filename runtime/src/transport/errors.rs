@@ -1,7 +1,12 @@
 //! The one JSON error helper every error response comes from (SPEC §4 "Errors"): the kinds,
 //! their status codes, and the body `{"error": "<kind>", "micro": "<name>" | null,
 //! "message": "..."}`. It serves S5 (504), S6 and S9 (502, 413), S8 (503 with
-//! `Retry-After`), S18 (501) and the auth failure (401).
+//! `Retry-After`), S18 (501), the auth failure (401) and a runtime endpoint asked from another
+//! machine without auth (403).
+//!
+//! The body says what happened in a short message; what only the operator should read (a
+//! trap's wasm backtrace, host paths) goes in [`HttpError::detail`], which the caller logs and
+//! no response ever carries.
 //!
 //! It only builds responses: it must not log (the caller logs each error with the Micro's
 //! name) and must never produce HTML or any other body shape.
@@ -35,6 +40,8 @@ pub enum ErrorKind {
     BadRequest,
     /// Missing or wrong `X-Space-App-Key`: 401.
     Unauthorized,
+    /// A runtime endpoint that answers only clients on this machine, asked from elsewhere: 403.
+    Forbidden,
     /// Anything else: 500.
     Internal,
     /// The runtime is shutting down: 503 with `Retry-After`.
@@ -43,7 +50,7 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Every kind, in declaration order.
-    pub const ALL: [ErrorKind; 12] = [
+    pub const ALL: [ErrorKind; 13] = [
         ErrorKind::Timeout,
         ErrorKind::Trap,
         ErrorKind::MemoryLimit,
@@ -54,6 +61,7 @@ impl ErrorKind {
         ErrorKind::NotFound,
         ErrorKind::BadRequest,
         ErrorKind::Unauthorized,
+        ErrorKind::Forbidden,
         ErrorKind::Internal,
         ErrorKind::Unavailable,
     ];
@@ -71,6 +79,7 @@ impl ErrorKind {
             ErrorKind::NotFound => StatusCode::NOT_FOUND,
             ErrorKind::BadRequest => StatusCode::BAD_REQUEST,
             ErrorKind::Unauthorized => StatusCode::UNAUTHORIZED,
+            ErrorKind::Forbidden => StatusCode::FORBIDDEN,
             ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -88,6 +97,7 @@ impl ErrorKind {
             ErrorKind::NotFound => "not_found",
             ErrorKind::BadRequest => "bad_request",
             ErrorKind::Unauthorized => "unauthorized",
+            ErrorKind::Forbidden => "forbidden",
             ErrorKind::Internal => "internal",
             ErrorKind::Unavailable => "unavailable",
         }
@@ -114,6 +124,9 @@ pub struct HttpError {
     pub micro: Option<String>,
     /// A lowercase sentence without a final period, such as `"request body exceeds 5500000 bytes"`.
     pub message: String,
+    /// What the log gets besides `message` and a client must not: a trap's wasm backtrace,
+    /// an instantiation error naming host paths. Never part of a response.
+    pub detail: Option<String>,
 }
 
 impl HttpError {
@@ -123,7 +136,14 @@ impl HttpError {
             kind,
             micro: micro.map(str::to_string),
             message: message.into(),
+            detail: None,
         }
+    }
+
+    /// The same error, with `detail` for the log only.
+    pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
     }
 
     /// The same error, attributed to `micro`.
@@ -188,6 +208,7 @@ mod tests {
             (ErrorKind::NotFound, 404, "not_found"),
             (ErrorKind::BadRequest, 400, "bad_request"),
             (ErrorKind::Unauthorized, 401, "unauthorized"),
+            (ErrorKind::Forbidden, 403, "forbidden"),
             (ErrorKind::Internal, 500, "internal"),
             (ErrorKind::Unavailable, 503, "unavailable"),
         ];
@@ -275,6 +296,21 @@ mod tests {
         let body = json(&response);
         assert_eq!(body["message"], message);
         assert_eq!(body["micro"], "a\"b");
+    }
+
+    #[test]
+    fn errors_detail_is_never_in_the_body() {
+        let detail = "error while executing at wasm backtrace: 0x1f - /tmp/app/api.wasm!main";
+        let response: Response<Bytes> =
+            HttpError::new(ErrorKind::Trap, Some("api"), "guest trapped")
+                .with_detail(detail)
+                .to_response();
+        let body = String::from_utf8(response.body().to_vec()).unwrap();
+        assert!(
+            !body.contains("backtrace") && !body.contains("/tmp/"),
+            "{body}"
+        );
+        assert_eq!(json(&response)["message"], "guest trapped");
     }
 
     #[test]

@@ -3,8 +3,13 @@
 //! unless the peer is a configured trusted proxy), upgrade detection (S18: the server answers
 //! 501), `X-Forwarded-Prefix` (SPEC §4 "Routing") and hop-by-hop headers.
 //!
+//! `X-Forwarded-Host`, `-Proto` and `-Port` say where a proxy received the request: they
+//! pass only from a trusted proxy and are dropped from anyone else, like a spoofed
+//! `X-Forwarded-For`. [`is_local_client`] decides whether a request comes from this machine
+//! (the runtime endpoints' rule without auth).
+//!
 //! Pure header manipulation: no I/O and no responses. It must not touch any header it does not
-//! own, such as `Host`, `X-Forwarded-Host` or `X-Forwarded-Proto`.
+//! own, such as `Host`.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -17,6 +22,13 @@ pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for
 pub const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 /// `X-Forwarded-Prefix`: the route prefix of the Micro that receives the request.
 pub const X_FORWARDED_PREFIX: HeaderName = HeaderName::from_static("x-forwarded-prefix");
+/// `X-Forwarded-Host`, `X-Forwarded-Proto`, `X-Forwarded-Port`: the host, scheme and port a
+/// proxy received the request on; believed only from a trusted proxy.
+pub const X_FORWARDED_ORIGIN: [HeaderName; 3] = [
+    HeaderName::from_static("x-forwarded-host"),
+    HeaderName::from_static("x-forwarded-proto"),
+    HeaderName::from_static("x-forwarded-port"),
+];
 
 const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
@@ -120,7 +132,8 @@ impl From<IpAddr> for Peer {
 /// Rewrites the client-IP headers in place (S17) and returns the client IP it decided on.
 ///
 /// - `peer` not trusted: every incoming `X-Forwarded-For`, `X-Real-IP` and `Forwarded` is
-///   dropped; the request gets `X-Forwarded-For: <peer>` and `X-Real-IP: <peer>`.
+///   dropped, and so are `X-Forwarded-Host`, `-Proto` and `-Port`; the request gets
+///   `X-Forwarded-For: <peer>` and `X-Real-IP: <peer>`.
 /// - `peer` trusted: the client is the right-most untrusted address of the incoming
 ///   `X-Forwarded-For` chain (walking from the right, skipping trusted addresses and empty
 ///   entries). An unparsable entry ends the walk at the last address read (or the peer), and
@@ -141,6 +154,9 @@ pub fn set_client_ip(headers: &mut HeaderMap, peer: &Peer, trusted: &TrustedProx
     headers.remove(FORWARDED);
 
     if !trusted.contains(peer) {
+        for name in &X_FORWARDED_ORIGIN {
+            headers.remove(name);
+        }
         headers.insert(X_FORWARDED_FOR, peer_value.clone());
         headers.insert(X_REAL_IP, peer_value);
         return peer;
@@ -185,6 +201,53 @@ fn client_from_chain(chain: &[HeaderValue], peer: IpAddr, trusted: &TrustedProxi
         }
     }
     client
+}
+
+/// True when the request comes from this machine: the TCP peer is a loopback address and
+/// forwards for nobody else. A loopback peer that sends `X-Forwarded-For`, `X-Real-IP` or
+/// `Forwarded` is taken for a local reverse proxy: unless it is a trusted proxy whose
+/// forwarded client ([`set_client_ip`]'s choice, and any `X-Real-IP`) is itself loopback, the
+/// request is not local. `Forwarded` is never parsed, so it always makes a request non-local.
+/// Read before [`set_client_ip`] rewrites the headers.
+pub fn is_local_client(headers: &HeaderMap, peer: &Peer, trusted: &TrustedProxies) -> bool {
+    if !peer.ip.is_loopback() {
+        return false;
+    }
+    let forwarded = headers.contains_key(&X_FORWARDED_FOR) || headers.contains_key(&X_REAL_IP);
+    if headers.contains_key(FORWARDED) || (forwarded && !trusted.contains(peer.ip)) {
+        return false;
+    }
+    if !forwarded {
+        return true;
+    }
+    let chain: Vec<HeaderValue> = headers.get_all(&X_FORWARDED_FOR).iter().cloned().collect();
+    client_from_chain(&chain, peer.ip, trusted).is_loopback()
+        && headers.get_all(&X_REAL_IP).iter().all(|value| {
+            value
+                .to_str()
+                .ok()
+                .and_then(|text| parse_forwarded_ip(text.trim()))
+                .is_some_and(|ip| ip.is_loopback())
+        })
+}
+
+/// True when `host` (a `Host` header or an HTTP/2 `:authority`, with or without a port) names
+/// this machine: `localhost` or a name under `.localhost`, or a loopback address. A page that
+/// rebinds its own name to 127.0.0.1 (DNS rebinding) sends its own name, not one of these.
+pub fn names_loopback(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(bracketed) => bracketed.split(']').next().unwrap_or(""),
+        None => match host.rsplit_once(':') {
+            Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+            _ => host,
+        },
+    };
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    name == "localhost"
+        || name.ends_with(".localhost")
+        || name
+            .parse::<IpAddr>()
+            .is_ok_and(|ip| ip.to_canonical().is_loopback())
 }
 
 /// One `X-Forwarded-For` entry: `192.0.2.1`, `2001:db8::1`, and, as some proxies write them,

@@ -5,6 +5,10 @@
 //! The router works on the normalized path (see [`normalize_path`]): dot segments removed,
 //! runs of `/` collapsed, percent-encoded unreserved characters decoded, so `/api/../x`,
 //! `/api//x` and `/%61pi/x` cannot pick a different Micro than the path the guest will act on.
+//! A path that guests may split into segments differently ([`is_ambiguous`]: a `\`, an
+//! encoded `\`, or an encoded `/` that forms a `.` or `..` segment) is refused
+//! ([`Target::Ambiguous`]), so the normalized path is the only reading of the request: the one
+//! the Micro gets and the one the API-key check (`auth`) matches against `public_routes`.
 //! The longest Micro prefix that matches at a segment boundary wins and is stripped; anything
 //! else goes to the primary. A Micro-relative path under `/__space` is [`Target::Reserved`]:
 //! outside callers never reach a Micro's `/__space/v0/actions`, which only the scheduler sends.
@@ -72,6 +76,8 @@ pub enum Target<'a> {
     Reserved,
     /// Not an absolute path, or `..` climbs above the root: answer 404.
     NotFound,
+    /// A path a guest may read differently from the router ([`is_ambiguous`]): answer 400.
+    Ambiguous,
 }
 
 /// The runtime's own endpoints under `/__space`.
@@ -139,6 +145,9 @@ impl Router {
             Some((path, query)) => (path, Some(query)),
             None => (path_and_query, None),
         };
+        if is_ambiguous(path) {
+            return Target::Ambiguous;
+        }
         let Some(path) = normalize_path(path) else {
             return Target::NotFound;
         };
@@ -238,6 +247,38 @@ pub fn normalize_path(path: &str) -> Option<Cow<'_, str>> {
         return Some(Cow::Borrowed(path));
     }
     normalize_slowly(path).map(Cow::Owned)
+}
+
+/// True when guests may split `path` (no query) into segments differently from the router,
+/// which splits at a literal `/` only: the path holds a `\` or an encoded `\` (`%5C`), which
+/// some SDKs and frameworks read as `/`, or an encoded `/` (`%2F`) that, decoded, would make a
+/// `.` or `..` segment (`/share/..%2Fsecret`). An encoded `/` inside an ordinary segment
+/// (`/files/a%2Fb`) reads the same either way and is kept.
+pub fn is_ambiguous(path: &str) -> bool {
+    if path.contains('\\') {
+        return true;
+    }
+    if !path.contains('%') {
+        return false;
+    }
+    let lower = path.to_ascii_lowercase();
+    if lower.contains("%5c") {
+        return true;
+    }
+    if !lower.contains("%2f") {
+        return false;
+    }
+    decode_unreserved(&lower)
+        .split('/')
+        .filter(|segment| segment.contains("%2f"))
+        .flat_map(|segment| segment.split("%2f"))
+        .any(|part| part == "." || part == "..")
+}
+
+/// True when `path` is what the router hands a Micro: unambiguous and already normalized.
+/// The API-key check matches only such paths against `public_routes`.
+pub fn is_canonical(path: &str) -> bool {
+    !is_ambiguous(path) && normalize_path(path).is_some_and(|normal| normal == path)
 }
 
 /// [`normalize_path`] for an absolute path, without the shortcut.

@@ -353,10 +353,10 @@ fn reserved_prefix_micro_actions_unreachable_through_percent_encoding() {
 #[test]
 fn reserved_prefix_micro_actions_unreachable_through_encoded_slashes() {
     assert_route("/api/%2F__space/v0/actions", Target::Reserved);
-    assert_route("/api/x%2F..%2F__space/v0/actions", Target::Reserved);
+    assert_route("/api/x%2F..%2F__space/v0/actions", Target::Ambiguous);
     assert_route("/api/__space%2Fv0%2Factions", Target::Reserved);
     assert_route("/%2F__space/v0/actions", Target::Reserved);
-    assert_route("/api/x%2f..%2f..%2f__space/v0/actions", Target::Reserved);
+    assert_route("/api/x%2f..%2f..%2f__space/v0/actions", Target::Ambiguous);
 }
 
 #[test]
@@ -364,8 +364,8 @@ fn reserved_prefix_micro_actions_unreachable_through_case_or_backslash() {
     assert_route("/api/__SPACE/v0/actions", Target::Reserved);
     assert_route("/api/__Space", Target::Reserved);
     assert_route("/__SPACE/v0/actions", Target::Reserved);
-    assert_route("/api/x\\..\\__space/v0/actions", Target::Reserved);
-    assert_route("/api/%5C__space/v0/actions", Target::Reserved);
+    assert_route("/api/x\\..\\__space/v0/actions", Target::Ambiguous);
+    assert_route("/api/%5C__space/v0/actions", Target::Ambiguous);
     assert_route("/api/__space;x=1/v0/actions", Target::Reserved);
 }
 
@@ -375,6 +375,34 @@ fn reserved_prefix_primary_actions_unreachable() {
     // runtime prefix must still never reach it.
     assert_route("/__Space/v0/actions", Target::Reserved);
     assert_route("/%5F%5FSPACE/v0/actions", Target::Reserved);
+}
+
+#[test]
+fn routing_refuses_backslashes_and_encoded_slashes_that_make_dot_segments() {
+    for path in [
+        "/share/..\\secret",
+        "/share\\x",
+        "/share/..%5Csecret",
+        "/share/..%5csecret",
+        "/share/..%2Fsecret",
+        "/share/x%2f..%2f..%2fsecret",
+        "/share/%2e%2e%2Fsecret",
+        "/share/.%2Fsecret",
+        "/share/%2F..",
+        "/api/..%2Fx?y=1",
+    ] {
+        assert_route(path, Target::Ambiguous);
+        assert!(!is_canonical(path.split('?').next().unwrap()), "{path}");
+    }
+    // An encoded `/` inside a segment, or next to a segment that is only dots by name, is
+    // one reading; so is a `\` or `%2F` in the query.
+    assert_route("/files/a%2Fb", micro(PRIMARY, "/files/a%2Fb", "/"));
+    assert_route("/files/..a%2F...", micro(PRIMARY, "/files/..a%2F...", "/"));
+    assert_route("/x?p=..%2F..\\y", micro(PRIMARY, "/x?p=..%2F..\\y", "/"));
+    assert!(is_canonical("/files/a%2Fb"));
+    assert!(!is_canonical("/files/../b"));
+    assert!(!is_canonical("/files//b"));
+    assert!(!is_canonical("/%61"));
 }
 
 /// Every path of up to four segments from a set of awkward ones.

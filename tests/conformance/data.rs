@@ -324,7 +324,12 @@ async fn hostile_base_input_is_a_clear_400_and_stores_nothing() {
                 r.status,
                 r.text()
             );
-            assert!(r.json()["errors"].is_array(), "{}", r.text());
+            if way == Way::Guest && rest.contains("%2F") {
+                // The front door refuses an ambiguous path before any guest (SPEC §4).
+                assert_eq!(r.json()["error"], "bad_request", "{}", r.text());
+            } else {
+                assert!(r.json()["errors"].is_array(), "{}", r.text());
+            }
         }
         let r = d.base(way, "POST", "h/query", json!({})).await;
         assert_eq!(r.json()["items"], json!([]), "nothing was stored");

@@ -151,7 +151,7 @@ where
             Ok(Err(e)) => GuestEnd::Trapped {
                 interrupted: matches!(e.downcast_ref::<Trap>(), Some(Trap::Interrupt)),
                 trap: e.downcast_ref::<Trap>().copied(),
-                error: format!("{e:?}"),
+                error: format!("{e:#}"),
                 limit: inst.store.data().limiter.hit,
             },
             Err(_) => GuestEnd::TimedOut,

@@ -8,7 +8,9 @@
 //! A path that guests may split into segments differently ([`is_ambiguous`]: a `\`, an
 //! encoded `\`, or an encoded `/` that forms a `.` or `..` segment) is refused
 //! ([`Target::Ambiguous`]), so the normalized path is the only reading of the request: the one
-//! the Micro gets and the one the API-key check (`auth`) matches against `public_routes`.
+//! the Micro gets and the one the API-key check (`auth`) matches against `public_routes`. The
+//! data service under `/__space/v0/` is the exception: it reaches no guest and validates its
+//! own paths.
 //! The longest Micro prefix that matches at a segment boundary wins and is stripped; anything
 //! else goes to the primary. A Micro-relative path under `/__space` is [`Target::Reserved`]:
 //! outside callers never reach a Micro's `/__space/v0/actions`, which only the scheduler sends.
@@ -145,14 +147,21 @@ impl Router {
             Some((path, query)) => (path, Some(query)),
             None => (path_and_query, None),
         };
-        if is_ambiguous(path) {
-            return Target::Ambiguous;
-        }
+        let ambiguous = is_ambiguous(path);
         let Some(path) = normalize_path(path) else {
             return Target::NotFound;
         };
         if let Some(rest) = strip_segment_prefix(&path, "/__space") {
-            return Target::Space(SpaceEndpoint::from_rest(rest, &path, query));
+            let endpoint = SpaceEndpoint::from_rest(rest, &path, query);
+            // The data service reaches no guest and refuses odd keys and names itself, in its
+            // own error shape; every other endpoint gets the one reading only.
+            if ambiguous && !matches!(endpoint, SpaceEndpoint::Data { .. }) {
+                return Target::Ambiguous;
+            }
+            return Target::Space(endpoint);
+        }
+        if ambiguous {
+            return Target::Ambiguous;
         }
         for route in &self.routes {
             if let Some(rest) = strip_segment_prefix(&path, &route.prefix) {

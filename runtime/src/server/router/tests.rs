@@ -399,6 +399,12 @@ fn routing_refuses_backslashes_and_encoded_slashes_that_make_dot_segments() {
     assert_route("/files/a%2Fb", micro(PRIMARY, "/files/a%2Fb", "/"));
     assert_route("/files/..a%2F...", micro(PRIMARY, "/files/..a%2F...", "/"));
     assert_route("/x?p=..%2F..\\y", micro(PRIMARY, "/x?p=..%2F..\\y", "/"));
+    assert_route("/__space/status\\x", Target::Ambiguous);
+    // The data service validates its own paths (and answers in its own error shape).
+    assert!(matches!(
+        router().route("/__space/v0/base/v1/p/b/..%2Fx/items"),
+        Target::Space(SpaceEndpoint::Data { .. })
+    ));
     assert!(is_canonical("/files/a%2Fb"));
     assert!(!is_canonical("/files/../b"));
     assert!(!is_canonical("/files//b"));

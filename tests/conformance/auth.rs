@@ -124,10 +124,10 @@ async fn public_routes_cannot_be_escaped_with_backslashes_or_encoded_slashes() {
     // included.
     assert_eq!(
         srv.get("/share/nothing").await.text(),
-        "no such probe route\n"
+        "no such probe route /share/nothing (micro main)\n"
     );
     assert_eq!(
         srv.get("/share/a%2Fb").await.text(),
-        "no such probe route\n"
+        "no such probe route /share/a%2Fb (micro main)\n"
     );
 }

@@ -114,9 +114,41 @@ impl AppDir {
             .unwrap()
     }
 
+    /// Runs `micro-wasm ARGS` with environment variables; its exit code and stderr, or
+    /// `None` and the stderr so far if it still runs after 60 s (it is then killed).
+    pub fn cli_env(&self, args: &[&str], env: &[(&str, &Path)]) -> (Option<i32>, String) {
+        let err = tempfile::NamedTempFile::new().unwrap();
+        let mut child = Command::new(BIN)
+            .args(args)
+            .envs(env.iter().copied())
+            .current_dir(self.path())
+            .stdout(Stdio::null())
+            .stderr(err.reopen().unwrap())
+            .spawn()
+            .unwrap();
+        let end = Instant::now() + Duration::from_secs(60);
+        let code = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status.code();
+            }
+            if Instant::now() > end {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        (code, std::fs::read_to_string(err.path()).unwrap())
+    }
+
     /// Starts `micro-wasm run` on port 0 with extra args.
     pub fn serve(&self, extra: &[&str]) -> Server {
-        Server::start(self, extra)
+        Server::start(self, extra, &[])
+    }
+
+    /// Starts `micro-wasm run` on port 0 with extra args and environment variables.
+    pub fn serve_env(&self, extra: &[&str], env: &[(&str, &Path)]) -> Server {
+        Server::start(self, extra, env)
     }
 }
 
@@ -148,8 +180,9 @@ fn collect(
 }
 
 impl Server {
-    fn start(app: &AppDir, extra: &[&str]) -> Server {
+    fn start(app: &AppDir, extra: &[&str], env: &[(&str, &Path)]) -> Server {
         let mut cmd = Command::new(BIN);
+        cmd.envs(env.iter().copied());
         cmd.arg("run")
             .arg(app.manifest())
             .args(["--listen", "127.0.0.1:0"])

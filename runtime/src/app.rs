@@ -18,6 +18,7 @@ use crate::engine::AppEngine;
 use crate::keys::DataKeys;
 use crate::manifest::Manifest;
 use crate::micro::Micro;
+use crate::micro::warm::WarmBudget;
 use crate::sandbox::MicroSandbox;
 use crate::sandbox::env::{self, Override, Presets};
 use crate::sandbox::fs::{self, TmpDir};
@@ -206,6 +207,7 @@ impl App {
         fs::create_private_dir(&state_dir.join("cache"))?;
         let compiler = Compiler::new(&engine.engine, state_dir.join("cache"))?;
         let pres = compiler.compile_all(&manifest.micros)?;
+        let warm_budget = Arc::new(WarmBudget::new(manifest.warm_memory));
         let mut micros = Vec::new();
         for (i, (m, pre)) in manifest.micros.iter().zip(pres).enumerate() {
             let key = keys.project_key(&m.name).context("data key missing")?;
@@ -237,6 +239,7 @@ impl App {
                 pre,
                 sandbox,
                 tmp,
+                warm_budget.clone(),
             )));
         }
         Ok(App {

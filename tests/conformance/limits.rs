@@ -359,3 +359,29 @@ async fn s6_table_growth_counts_against_the_memory_limit() {
         "other Micros keep serving"
     );
 }
+
+/// Eight instances each grown to about 14 MiB, given back at once: a `warm_memory` of 40 MiB
+/// keeps at most two of them warm (the coldest are dropped), and the Micro keeps serving.
+#[tokio::test(flavor = "multi_thread")]
+async fn warm_instances_are_bounded_by_the_warm_memory_budget() {
+    let app = probe_app(
+        "timeout = \"10s\"\nmemory = \"64MiB\"\nwarm_memory = \"40MiB\"",
+        "",
+    );
+    let srv = std::sync::Arc::new(app.serve(&[]));
+    let calls: Vec<_> = (0..8)
+        .map(|_| {
+            let srv = srv.clone();
+            tokio::spawn(async move { srv.get("/grow?mb=12&ms=500").await.status })
+        })
+        .collect();
+    for c in calls {
+        assert_eq!(c.await.unwrap(), 200);
+    }
+    let status = srv.get("/__space/status").await.json();
+    let micro = &status["micros"][0];
+    assert!(micro["cold_starts"].as_u64().unwrap() >= 4, "{status}");
+    let warm = micro["warm_instances"].as_u64().unwrap();
+    assert!((1..=2).contains(&warm), "{warm} warm instances: {status}");
+    still_serving(&srv).await;
+}

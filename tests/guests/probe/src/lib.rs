@@ -54,6 +54,7 @@ fn route(path: &str) -> Option<Handler> {
         "/sleep" => hostile::sleep,
         "/alloc" => hostile::alloc,
         "/alloc-many" => hostile::alloc_many,
+        "/grow" => hostile::grow,
         "/try-alloc" => hostile::try_alloc,
         "/panic" => hostile::panic,
         "/handles" => hostile::handles,

@@ -231,16 +231,18 @@ impl App {
                 stderr: logs.output(i, Stream::Stderr),
                 mounts: Default::default(),
             };
-            micros.push(Arc::new(Micro::new(
-                m.name.clone(),
-                m.primary,
-                m.limits.clone(),
-                m.reuse,
-                pre,
-                sandbox,
-                tmp,
-                warm_budget.clone(),
-            )));
+            micros.push(Arc::new(
+                Micro::new(
+                    m.name.clone(),
+                    m.primary,
+                    m.limits.clone(),
+                    m.reuse,
+                    pre,
+                    sandbox,
+                    tmp,
+                )
+                .with_app_warm_budget(warm_budget.clone()),
+            ));
         }
         Ok(App {
             name: manifest.app.name.clone(),

@@ -149,13 +149,13 @@ impl Micro {
         pre: ProxyPre<StoreData>,
         sandbox: MicroSandbox,
         tmp: TmpDir,
-        app_warm: Arc<WarmBudget>,
     ) -> Micro {
+        let own_budget = Arc::new(WarmBudget::new(limits.warm_memory));
         Micro {
             name,
             primary,
             quota: Arc::new(TmpQuota::new(limits.tmp, tmp.path())),
-            warm: Mutex::new(Warm::new(limits.warm_memory, app_warm)),
+            warm: Mutex::new(Warm::new(limits.warm_memory, own_budget)),
             limits,
             reuse,
             loaded: RwLock::new(Loaded { pre, generation: 1 }),
@@ -170,6 +170,13 @@ impl Micro {
             metrics: MicroMetrics::default(),
             activity: Activity::default(),
         }
+    }
+
+    /// Counts this Micro's warm instances against `app`, the app's `warm_memory` shared by
+    /// its Micros, too (by default only its own budget applies).
+    pub fn with_app_warm_budget(self, app: Arc<WarmBudget>) -> Micro {
+        *self.warm.lock().unwrap() = Warm::new(self.limits.warm_memory, app);
+        self
     }
 
     /// Takes a concurrency slot, or `None` when `concurrency` invocations are running (S8).

@@ -73,9 +73,12 @@ fn ensure_wasm_target() {
     }
 }
 
-/// A scratch app: a temp dir holding app.toml, code dirs and the state dir.
+/// A scratch app: a temp dir holding app.toml, code dirs and the state dir, and a second one
+/// given to every command as `XDG_STATE_HOME`, where the state dir goes when the app dir is a
+/// code dir (so no test writes to the real home).
 pub struct AppDir {
     pub dir: tempfile::TempDir,
+    pub state_home: tempfile::TempDir,
 }
 
 impl AppDir {
@@ -86,7 +89,10 @@ impl AppDir {
             .replace("{probe}", &guest("probe").display().to_string())
             .replace("{hello}", &guest("hello").display().to_string());
         std::fs::write(dir.path().join("app.toml"), text).unwrap();
-        AppDir { dir }
+        AppDir {
+            dir,
+            state_home: tempfile::tempdir().unwrap(),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -109,6 +115,7 @@ impl AppDir {
     pub fn cli(&self, args: &[&str]) -> std::process::Output {
         Command::new(BIN)
             .args(args)
+            .env("XDG_STATE_HOME", self.state_home.path())
             .current_dir(self.path())
             .output()
             .unwrap()
@@ -120,6 +127,7 @@ impl AppDir {
         let err = tempfile::NamedTempFile::new().unwrap();
         let mut child = Command::new(BIN)
             .args(args)
+            .env("XDG_STATE_HOME", self.state_home.path())
             .envs(env.iter().copied())
             .current_dir(self.path())
             .stdout(Stdio::null())
@@ -182,7 +190,8 @@ fn collect(
 impl Server {
     fn start(app: &AppDir, extra: &[&str], env: &[(&str, &Path)]) -> Server {
         let mut cmd = Command::new(BIN);
-        cmd.envs(env.iter().copied());
+        cmd.env("XDG_STATE_HOME", app.state_home.path())
+            .envs(env.iter().copied());
         cmd.arg("run")
             .arg(app.manifest())
             .args(["--listen", "127.0.0.1:0"])

@@ -18,6 +18,7 @@ use crate::engine::AppEngine;
 use crate::keys::DataKeys;
 use crate::manifest::Manifest;
 use crate::micro::Micro;
+use crate::micro::warm::WarmBudget;
 use crate::sandbox::MicroSandbox;
 use crate::sandbox::env::{self, Override, Presets};
 use crate::sandbox::fs::{self, TmpDir};
@@ -28,7 +29,8 @@ use crate::telemetry::guest_logs::{AppLogs, Stream};
 /// What the command line adds to the manifest.
 #[derive(Clone, Debug, Default)]
 pub struct Options {
-    /// `--state-dir`; default `.micro-wasm/` beside app.toml.
+    /// `--state-dir`; default `.micro-wasm/` beside app.toml, or outside the app dir when
+    /// that is a code dir (see [`state_dir`]).
     pub state_dir: Option<PathBuf>,
     /// `--env-file` then `--env` values, in order.
     pub env: Vec<Override>,
@@ -55,11 +57,102 @@ pub struct App {
     pub actions: Arc<Actions>,
 }
 
-/// The state dir used for `manifest` unless `--state-dir` says otherwise.
-pub fn state_dir(manifest: &Manifest, opts: &Options) -> PathBuf {
-    opts.state_dir
-        .clone()
-        .unwrap_or_else(|| manifest.dir.join(".micro-wasm"))
+/// The state dir used for `manifest`: `--state-dir`, else `.micro-wasm/` beside app.toml,
+/// unless that would lie inside a Micro's code dir (the simplest layout: the component beside
+/// app.toml and no `src`, so the code dir mounted at `/app` is the app dir); then
+/// `<user state home>/micro-wasm/<app>-<hash of the app dir>`. The state dir holds every
+/// Micro's Data Key, the logs, the `/tmp` dirs and the app's data, so one that overlaps a code
+/// dir is refused: given with `--state-dir`, or left over as `.micro-wasm/` from an earlier
+/// run.
+pub fn state_dir(manifest: &Manifest, opts: &Options) -> Result<PathBuf> {
+    let codes = || {
+        manifest
+            .micros
+            .iter()
+            .map(|m| (m.name.as_str(), m.src.as_path()))
+    };
+    let refuse = |dir: &Path, micro: &str, code: &Path, fix: &str| {
+        anyhow::anyhow!(
+            "micro `{micro}`: its code dir {} (mounted read-only at /app) overlaps the state dir \
+             {}, which holds every Micro's data key, logs, /tmp and the app's data; {fix}",
+            code.display(),
+            dir.display()
+        )
+    };
+    if let Some(dir) = &opts.state_dir {
+        if let Some((micro, code)) = fs::code_dir_holding(dir, codes()) {
+            return Err(refuse(
+                dir,
+                micro,
+                code,
+                "pass a --state-dir outside every code dir",
+            ));
+        }
+        return Ok(dir.clone());
+    }
+    let beside = manifest.dir.join(".micro-wasm");
+    let Some((micro, code)) = fs::code_dir_holding(&beside, codes()) else {
+        return Ok(beside);
+    };
+    let Some(home) = user_state_home() else {
+        return Err(refuse(
+            &beside,
+            micro,
+            code,
+            "pass a --state-dir outside every code dir, or set `src` on the micro",
+        ));
+    };
+    let outside = home
+        .join("micro-wasm")
+        .join(app_state_name(&manifest.app.name, &manifest.dir));
+    if beside.exists() {
+        let fix = format!(
+            "move it out (the default for this layout is {}), or pass --state-dir, or set `src` \
+             on the micro to a dir without it",
+            outside.display()
+        );
+        return Err(refuse(&beside, micro, code, &fix));
+    }
+    if let Some((micro, code)) = fs::code_dir_holding(&outside, codes()) {
+        return Err(refuse(
+            &outside,
+            micro,
+            code,
+            "pass a --state-dir outside every code dir",
+        ));
+    }
+    Ok(outside)
+}
+
+/// `$XDG_STATE_HOME`, else `$HOME/.local/state` (absolute paths only).
+fn user_state_home() -> Option<PathBuf> {
+    let abs = |v: std::ffi::OsString| Some(PathBuf::from(v)).filter(|p| p.is_absolute());
+    std::env::var_os("XDG_STATE_HOME")
+        .and_then(abs)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .and_then(abs)
+                .map(|h| h.join(".local/state"))
+        })
+}
+
+/// `<app name>-<12 hex digits of the SHA-256 of the resolved app dir>`: one dir per app dir.
+fn app_state_name(app: &str, app_dir: &Path) -> String {
+    use sha2::{Digest, Sha256};
+    let name: String = app
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .take(32)
+        .collect();
+    let digest = Sha256::digest(fs::resolved(app_dir).as_os_str().as_encoded_bytes());
+    let hex: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{name}-{hex}")
 }
 
 /// The app's Data Keys (made on first use) and its data service, from `state_dir`.
@@ -77,9 +170,9 @@ impl App {
     /// Loads everything `manifest` names. `listen` is the bound address (its port is `PORT`,
     /// and it is the hostname when `[app] hostname` is unset).
     pub fn load(manifest: &Manifest, opts: &Options, listen: std::net::SocketAddr) -> Result<App> {
-        let state_dir = state_dir(manifest, opts);
-        std::fs::create_dir_all(&state_dir)
-            .with_context(|| format!("creating state dir {}", state_dir.display()))?;
+        let state_dir = state_dir(manifest, opts)?;
+        tracing::info!(state_dir = %state_dir.display(), "state dir");
+        fs::create_private_dir(&state_dir).context("state dir")?;
         for o in &opts.env {
             if let Some(m) = &o.micro
                 && !manifest.micros.iter().any(|x| &x.name == m)
@@ -111,8 +204,10 @@ impl App {
             .tmp_root
             .clone()
             .unwrap_or_else(|| state_dir.join("tmp"));
+        fs::create_private_dir(&state_dir.join("cache"))?;
         let compiler = Compiler::new(&engine.engine, state_dir.join("cache"))?;
         let linked = compiler.compile_all(&manifest.micros)?;
+        let warm_budget = Arc::new(WarmBudget::new(manifest.warm_memory));
         let mut micros = Vec::new();
         for (i, (m, linked)) in manifest.micros.iter().zip(linked).enumerate() {
             let key = keys.project_key(&m.name).context("data key missing")?;
@@ -136,15 +231,18 @@ impl App {
                 stderr: logs.output(i, Stream::Stderr),
                 mounts: Default::default(),
             };
-            micros.push(Arc::new(Micro::new(
-                m.name.clone(),
-                m.primary,
-                m.limits.clone(),
-                m.reuse,
-                linked,
-                sandbox,
-                tmp,
-            )));
+            micros.push(Arc::new(
+                Micro::new(
+                    m.name.clone(),
+                    m.primary,
+                    m.limits.clone(),
+                    m.reuse,
+                    linked,
+                    sandbox,
+                    tmp,
+                )
+                .with_app_warm_budget(warm_budget.clone()),
+            ));
         }
         Ok(App {
             name: manifest.app.name.clone(),

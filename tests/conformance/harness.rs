@@ -73,9 +73,12 @@ fn ensure_wasm_target() {
     }
 }
 
-/// A scratch app: a temp dir holding app.toml, code dirs and the state dir.
+/// A scratch app: a temp dir holding app.toml, code dirs and the state dir, and a second one
+/// given to every command as `XDG_STATE_HOME`, where the state dir goes when the app dir is a
+/// code dir (so no test writes to the real home).
 pub struct AppDir {
     pub dir: tempfile::TempDir,
+    pub state_home: tempfile::TempDir,
 }
 
 impl AppDir {
@@ -86,7 +89,10 @@ impl AppDir {
             .replace("{probe}", &guest("probe").display().to_string())
             .replace("{hello}", &guest("hello").display().to_string());
         std::fs::write(dir.path().join("app.toml"), text).unwrap();
-        AppDir { dir }
+        AppDir {
+            dir,
+            state_home: tempfile::tempdir().unwrap(),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -109,14 +115,48 @@ impl AppDir {
     pub fn cli(&self, args: &[&str]) -> std::process::Output {
         Command::new(BIN)
             .args(args)
+            .env("XDG_STATE_HOME", self.state_home.path())
             .current_dir(self.path())
             .output()
             .unwrap()
     }
 
+    /// Runs `micro-wasm ARGS` with environment variables; its exit code and stderr, or
+    /// `None` and the stderr so far if it still runs after 60 s (it is then killed).
+    pub fn cli_env(&self, args: &[&str], env: &[(&str, &Path)]) -> (Option<i32>, String) {
+        let err = tempfile::NamedTempFile::new().unwrap();
+        let mut child = Command::new(BIN)
+            .args(args)
+            .env("XDG_STATE_HOME", self.state_home.path())
+            .envs(env.iter().copied())
+            .current_dir(self.path())
+            .stdout(Stdio::null())
+            .stderr(err.reopen().unwrap())
+            .spawn()
+            .unwrap();
+        let end = Instant::now() + Duration::from_secs(60);
+        let code = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status.code();
+            }
+            if Instant::now() > end {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        (code, std::fs::read_to_string(err.path()).unwrap())
+    }
+
     /// Starts `micro-wasm run` on port 0 with extra args.
     pub fn serve(&self, extra: &[&str]) -> Server {
-        Server::start(self, extra)
+        Server::start(self, extra, &[])
+    }
+
+    /// Starts `micro-wasm run` on port 0 with extra args and environment variables.
+    pub fn serve_env(&self, extra: &[&str], env: &[(&str, &Path)]) -> Server {
+        Server::start(self, extra, env)
     }
 }
 
@@ -148,8 +188,10 @@ fn collect(
 }
 
 impl Server {
-    fn start(app: &AppDir, extra: &[&str]) -> Server {
+    fn start(app: &AppDir, extra: &[&str], env: &[(&str, &Path)]) -> Server {
         let mut cmd = Command::new(BIN);
+        cmd.env("XDG_STATE_HOME", app.state_home.path())
+            .envs(env.iter().copied());
         cmd.arg("run")
             .arg(app.manifest())
             .args(["--listen", "127.0.0.1:0"])

@@ -410,3 +410,36 @@ fn s9_a_client_that_uploads_6mb_before_reading_gets_the_413() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(still_serving(&srv));
 }
+
+/// Eight concurrent requests each grow their instance to about 13 MiB, then all are given
+/// back: the warm instances they leave.
+async fn warm_after_a_burst_of_grown_instances(warm_memory: &str) -> u64 {
+    let app = probe_app(
+        &format!("timeout = \"10s\"\nmemory = \"64MiB\"\nwarm_memory = \"{warm_memory}\""),
+        "",
+    );
+    let srv = std::sync::Arc::new(app.serve(&[]));
+    let calls: Vec<_> = (0..8)
+        .map(|_| {
+            let srv = srv.clone();
+            tokio::spawn(async move { srv.get("/grow?mb=12&ms=500").await.status })
+        })
+        .collect();
+    for c in calls {
+        assert_eq!(c.await.unwrap(), 200);
+    }
+    let status = srv.get("/__space/status").await.json();
+    let micro = &status["micros"][0];
+    assert_eq!(micro["cold_starts"], 8, "{status}");
+    still_serving(&srv).await;
+    micro["warm_instances"].as_u64().unwrap()
+}
+
+/// A `warm_memory` of 30 MiB keeps at most two 13 MiB instances warm (the coldest are
+/// dropped); a budget of 1 GiB keeps all eight.
+#[tokio::test(flavor = "multi_thread")]
+async fn warm_instances_are_bounded_by_the_warm_memory_budget() {
+    let warm = warm_after_a_burst_of_grown_instances("30MiB").await;
+    assert!((1..=2).contains(&warm), "{warm} warm instances");
+    assert_eq!(warm_after_a_burst_of_grown_instances("1GiB").await, 8);
+}

@@ -67,3 +67,40 @@ async fn s14_allow_list_opens_exactly_what_it_names() {
     let r = srv.get(&format!("/connect?addr=127.0.0.1:{other}")).await;
     assert_eq!(r.status, 502, "{}", r.text());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn s14_an_entry_without_a_port_means_the_default_port_not_every_port() {
+    let port = upstream().await;
+    let app = probe_app("", "outbound = [\"http://127.0.0.1\", \"127.0.0.2\"]");
+    let srv = app.serve(&[]);
+    let r = srv
+        .get(&format!("/fetch?url=http://127.0.0.1:{port}/"))
+        .await;
+    assert!(r.text().contains("HttpRequestDenied"), "{}", r.text());
+    let r = srv.get(&format!("/connect?addr=127.0.0.1:{port}")).await;
+    assert_eq!(r.status, 502, "{}", r.text());
+    // The same port is reachable once the entry names it.
+    let app = probe_app("", &format!("outbound = [\"http://127.0.0.1:{port}\"]"));
+    let srv = app.serve(&[]);
+    let r = srv
+        .get(&format!("/fetch?url=http://127.0.0.1:{port}/"))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn s14_a_name_not_on_the_list_is_denied_without_a_dns_lookup() {
+    let app = probe_app("", "outbound = [\"https://allowed.example.com\"]");
+    let srv = app.serve(&[]);
+    let r = srv
+        .get("/fetch?url=http://exfil-secret.denied.invalid/")
+        .await;
+    assert!(r.text().contains("HttpRequestDenied"), "{}", r.text());
+    assert!(
+        srv.wait_output(std::time::Duration::from_secs(2), |o| {
+            o.contains("exfil-secret.denied.invalid:80 denied (S14): not on the outbound list; not looked up")
+        }),
+        "{}",
+        srv.stderr()
+    );
+}

@@ -1,6 +1,6 @@
 //! S3, S4, S7, S10, S13, S16: each Micro's sandbox — env, keys, files.
 
-use crate::harness::{AppDir, probe_app};
+use crate::harness::{AppDir, guest, probe_app};
 
 /// Two Micros on the same probe component, with their own code dirs.
 fn two_micros(extra_env: &str) -> AppDir {
@@ -189,4 +189,114 @@ fn s16_oversized_code_is_refused_naming_the_micro_and_size() {
         err.contains("probe") && err.contains("250000") && err.contains("S16"),
         "{err}"
     );
+}
+
+/// The simplest layout: the component beside app.toml and no `src`, so the code dir mounted
+/// at `/app` is the app dir itself.
+fn simplest_layout() -> (AppDir, tempfile::TempDir) {
+    let app = AppDir::new(
+        "[app]\nname = \"simple\"\n\n[limits]\ntimeout = \"2s\"\ntmp = \"1MiB\"\n\n\
+         [[micro]]\nname = \"web\"\ncomponent = \"probe.wasm\"\n",
+    );
+    std::fs::copy(guest("probe"), app.path().join("probe.wasm")).unwrap();
+    app.write("hello.txt", "hello\n");
+    (app, tempfile::tempdir().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn s3_the_state_dir_is_never_inside_app_in_the_simplest_layout() {
+    let (app, home) = simplest_layout();
+    let srv = app.serve_env(&[], &[("XDG_STATE_HOME", home.path())]);
+    assert_eq!(srv.get("/read?path=/app/hello.txt").await.text(), "hello\n");
+    let listing = srv.get("/ls?path=/app").await.text();
+    assert!(!listing.contains(".micro-wasm"), "{listing}");
+    for path in [
+        "/app/.micro-wasm/keys.json",
+        ".micro-wasm/keys.json",
+        "/app/.micro-wasm/logs/web.log",
+    ] {
+        let r = srv.get(&format!("/read?path={path}")).await;
+        assert_ne!(r.status, 200, "{path} was readable: {}", r.text());
+    }
+    // The keys live in the user's state home instead, one dir per app.
+    let state = std::fs::read_dir(home.path().join("micro-wasm"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect::<Vec<_>>();
+    assert_eq!(state.len(), 1, "{state:?}");
+    assert!(state[0].join("keys.json").is_file(), "{state:?}");
+    assert!(!app.path().join(".micro-wasm").exists());
+}
+
+#[test]
+fn s3_a_state_dir_inside_a_code_dir_is_refused_with_exit_2() {
+    let (app, home) = simplest_layout();
+    let env = [("XDG_STATE_HOME", home.path())];
+    // Given with --state-dir, inside the code dir.
+    let (code, err) = app.cli_env(
+        &["run", "--listen", "127.0.0.1:0", "--state-dir", "state"],
+        &env,
+    );
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("micro `web`") && err.contains("code dir") && err.contains("state"),
+        "{err}"
+    );
+    // Left over beside app.toml from an earlier run: refused, and the message says where to.
+    std::fs::create_dir(app.path().join(".micro-wasm")).unwrap();
+    let (code, err) = app.cli_env(&["run", "--listen", "127.0.0.1:0"], &env);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains(".micro-wasm") && err.contains(&home.path().display().to_string()),
+        "{err}"
+    );
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread")]
+async fn the_state_dir_its_logs_and_compiled_code_are_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let app = probe_app("", "");
+    let srv = app.serve(&[]);
+    assert_eq!(srv.get("/stdout").await.status, 200);
+    let state = app.path().join(".micro-wasm");
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    for dir in ["", "logs", "cache", "tmp"] {
+        assert_eq!(mode(&state.join(dir)), 0o700, "{dir}/");
+    }
+    assert_eq!(mode(&state.join("logs/probe.log")), 0o600);
+    assert_eq!(mode(&state.join("keys.json")), 0o600);
+    let cwasm: Vec<_> = std::fs::read_dir(state.join("cache"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert!(!cwasm.is_empty());
+    for f in cwasm {
+        assert_eq!(mode(&f), 0o600, "{}", f.display());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn guest_output_reaches_the_console_and_log_with_control_characters_escaped() {
+    let app = probe_app("", "");
+    let srv = app.serve(&[]);
+    let r = srv
+        .get("/print?text=%1B%5B2J%1B%5D0%3Bowned%07red%E2%80%AEtxt.exe")
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let shown = "\\x1b[2J\\x1b]0;owned\\x07red\\u{202e}txt.exe";
+    assert!(
+        srv.wait_output(std::time::Duration::from_secs(5), |o| o.contains(shown)),
+        "{:?}",
+        srv.stdout()
+    );
+    assert!(!srv.stdout().contains('\u{1b}'), "{:?}", srv.stdout());
+    let path = app.path().join(".micro-wasm/logs/probe.log");
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let mut log = String::new();
+    while !log.contains(shown) && std::time::Instant::now() < end {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        log = std::fs::read_to_string(&path).unwrap_or_default();
+    }
+    assert!(log.contains(shown) && !log.contains('\u{1b}'), "{log:?}");
 }

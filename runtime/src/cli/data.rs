@@ -53,7 +53,8 @@ pub fn data(args: DataArgs) -> Result<(), Failure> {
         state_dir: args.state_dir,
         ..Options::default()
     };
-    let (keys, service) = open_data(&manifest, &state_dir(&manifest, &opts))?;
+    let dir = state_dir(&manifest, &opts).map_err(|e| Failure::Usage(format!("{e:#}")))?;
+    let (keys, service) = open_data(&manifest, &dir)?;
     let key = keys
         .project_keys()
         .into_iter()

@@ -39,7 +39,8 @@ pub fn keys(args: KeysArgs) -> Result<(), Failure> {
             state_dir: args.state_dir,
             ..Options::default()
         },
-    );
+    )
+    .map_err(|e| Failure::Usage(format!("{e:#}")))?;
     match args.action {
         KeysAction::Create { name } => {
             let key = api::create(&dir, &name).map_err(|e| Failure::Usage(format!("{e:#}")))?;

@@ -63,7 +63,9 @@ pub fn logs(args: LogsArgs) -> Result<(), Failure> {
         state_dir: args.state_dir.clone(),
         ..Options::default()
     };
-    let log_dir = state_dir(&manifest, &opts).join("logs");
+    let log_dir = state_dir(&manifest, &opts)
+        .map_err(|e| Failure::Usage(format!("{e:#}")))?
+        .join("logs");
     let several = shown.len() > 1;
     let mut followers = Vec::new();
     let mut out = std::io::stdout().lock();

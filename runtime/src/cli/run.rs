@@ -68,6 +68,8 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
         env,
         tmp_root: None,
     };
+    let state_dir =
+        crate::app::state_dir(&manifest, &opts).map_err(|e| Failure::Usage(format!("{e:#}")))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -77,7 +79,6 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
         let addr = listener.local_addr()?;
-        let state_dir = crate::app::state_dir(&manifest, &opts);
         let door = Arc::new(FrontDoor::new(&manifest, &state_dir, trusted)?);
         let app = Arc::new(App::load(&manifest, &opts, addr)?);
         // Before the announcement: a change saved once the app is up is a change.

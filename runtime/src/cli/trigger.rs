@@ -82,6 +82,7 @@ pub fn trigger(args: TriggerArgs) -> Result<(), Failure> {
         env,
         tmp_root: Some(tmp_root.clone()),
     };
+    crate::app::state_dir(&manifest, &opts).map_err(|e| Failure::Usage(format!("{e:#}")))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -4,7 +4,7 @@
 //! SHA-256 of the component's bytes; a hit is mmapped with `Component::deserialize_file`.
 //! Serves the lifecycle and performance goals (S11 cold starts, fast restarts). It must not
 //! load anything from outside `<state>/cache`, and never trusts a file it did not write
-//! there (a file with a wrong key is ignored and rewritten).
+//! there (a file with a wrong key is ignored and rewritten). Cache files are owner-only.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
@@ -97,11 +97,23 @@ fn cache_file_name(engine: &Engine, micro: &str, bytes: &[u8]) -> String {
     format!("{micro}-{:016x}-{hex}.cwasm", engine_hash.finish())
 }
 
+/// Writes a new file readable and writable by the owner only (0600 on unix): a `.cwasm` is
+/// native code the runtime maps and runs, so no other user may replace or read it.
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(bytes)
+}
+
 fn store(component: &Component, file: &Path) -> Result<()> {
     let dir = file.parent().context("cache file has no parent dir")?;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let tmp: PathBuf = file.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&tmp, component.serialize()?)
+    let _ = std::fs::remove_file(&tmp); // left by a crashed process with the same id
+    write_private(&tmp, &component.serialize()?)
         .with_context(|| format!("writing {}", tmp.display()))?;
     std::fs::rename(&tmp, file).with_context(|| format!("renaming to {}", file.display()))?;
     Ok(())

@@ -37,7 +37,13 @@ pub struct Manifest {
     /// `[limits] drive`: most bytes the app's Drives may hold together (default
     /// [`DEFAULT_DRIVE_CAP`]).
     pub drive_cap: u64,
+    /// `[limits] warm_memory`: most linear-memory bytes the app's warm (idle, kept for
+    /// reuse) instances may hold together (default [`DEFAULT_WARM_MEMORY`]).
+    pub warm_memory: u64,
 }
+
+/// The warm-instance memory budget of an app, and of each Micro, that sets none: 1 GiB.
+pub const DEFAULT_WARM_MEMORY: u64 = 1 << 30;
 
 /// The Drive cap of an app that sets none: 10 GB, the hosted service's allowance.
 pub const DEFAULT_DRIVE_CAP: u64 = 10_000_000_000;
@@ -71,6 +77,9 @@ pub struct LimitsSection {
     pub instances: Option<u32>,
     pub concurrency: Option<u32>,
     pub sleep_after: Option<Duration>,
+    /// Memory all warm instances may hold: the app's in `[limits]`, a Micro's in
+    /// `[micro.limits]` (the app's value is also each Micro's default).
+    pub warm_memory: Option<u64>,
 }
 
 /// The limits a Micro runs under, after resolution.
@@ -83,6 +92,8 @@ pub struct Limits {
     pub instances: u32,
     pub concurrency: u32,
     pub sleep_after: Duration,
+    /// Most bytes this Micro's warm instances may hold together.
+    pub warm_memory: u64,
 }
 
 impl Limits {
@@ -95,6 +106,7 @@ impl Limits {
         instances: 1024,
         concurrency: 1024,
         sleep_after: Duration::from_secs(60),
+        warm_memory: DEFAULT_WARM_MEMORY,
     };
 }
 
@@ -116,6 +128,10 @@ impl LimitsSection {
                 .sleep_after
                 .or(app.sleep_after)
                 .unwrap_or(s.sleep_after),
+            warm_memory: self
+                .warm_memory
+                .or(app.warm_memory)
+                .unwrap_or(s.warm_memory),
         }
     }
 }

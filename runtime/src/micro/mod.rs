@@ -12,6 +12,7 @@
 pub mod host_memory;
 pub mod invoke;
 pub mod sleeper;
+pub mod warm;
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -33,6 +34,7 @@ use crate::store::StoreData;
 use crate::store::linker::Linked;
 use crate::telemetry::activity::Activity;
 use crate::telemetry::metrics::{MicroMetrics, MicroState};
+use warm::{Warm, WarmBudget};
 
 /// Most idle instances a Micro keeps warm. A burst beyond this makes new instances (a cold
 /// start costs well under a millisecond with the pooling allocator) and drops them afterwards.
@@ -103,7 +105,8 @@ pub struct Micro {
     tmp: TmpDir,
     /// S7: the byte quota of `tmp`, shared by all instances.
     quota: Arc<TmpQuota>,
-    warm: Mutex<Vec<Instance>>,
+    /// Idle instances kept for reuse, within `MAX_WARM` and the warm-memory budgets.
+    warm: Mutex<Warm<Instance>>,
     life: Mutex<Life>,
     /// Invocations running; S8: at most `concurrency`.
     inflight: AtomicUsize,
@@ -151,10 +154,12 @@ impl Micro {
         sandbox: MicroSandbox,
         tmp: TmpDir,
     ) -> Micro {
+        let own_budget = Arc::new(WarmBudget::new(limits.warm_memory));
         Micro {
             name,
             primary,
             quota: Arc::new(TmpQuota::new(limits.tmp, tmp.path())),
+            warm: Mutex::new(Warm::new(limits.warm_memory, own_budget)),
             limits,
             reuse,
             one_shot: linked.one_request_per_instance.into(),
@@ -165,7 +170,6 @@ impl Micro {
             generation: AtomicU64::new(1),
             sandbox,
             tmp,
-            warm: Mutex::new(Vec::new()),
             life: Mutex::new(Life {
                 awake: false,
                 idle_since: Instant::now(),
@@ -174,6 +178,13 @@ impl Micro {
             metrics: MicroMetrics::default(),
             activity: Activity::default(),
         }
+    }
+
+    /// Counts this Micro's warm instances against `app`, the app's `warm_memory` shared by
+    /// its Micros, too (by default only its own budget applies).
+    pub fn with_app_warm_budget(self, app: Arc<WarmBudget>) -> Micro {
+        *self.warm.lock().unwrap() = Warm::new(self.limits.warm_memory, app);
+        self
     }
 
     /// Takes a concurrency slot, or `None` when `concurrency` invocations are running (S8).
@@ -227,7 +238,8 @@ impl Micro {
         let mut warm = self.warm.lock().unwrap();
         let current = self.generation.load(Ordering::Acquire);
         loop {
-            let i = pick(&warm, |inst| inst.thread, here)?;
+            let threads: Vec<usize> = warm.items().map(|inst| inst.thread).collect();
+            let i = pick(&threads, |t| *t, here)?;
             let inst = warm.remove(i);
             if inst.generation == current {
                 return Some(inst);
@@ -235,21 +247,23 @@ impl Micro {
         }
     }
 
-    /// Returns a healthy instance after a finished invocation. With `reuse = false`, when it
-    /// was made from a component since replaced, or when [`MAX_WARM`] (or `concurrency`) are
-    /// kept already, it is dropped instead, so a burst cannot pin memory: only the last few
-    /// instances stay warm until the Micro sleeps.
+    /// Returns a healthy instance after a finished invocation. With `reuse = false`, or when
+    /// it was made from a component since replaced, it is dropped. Else it is kept warm, and
+    /// the coldest warm instances are dropped to stay within [`MAX_WARM`] (and
+    /// `concurrency`) instances and the Micro's and the app's `warm_memory`, so a burst cannot
+    /// pin memory: only the last few instances stay warm until the Micro sleeps.
     pub fn give_back(&self, mut inst: Instance) {
-        if !self.reuse || self.one_shot.load(Ordering::Relaxed) {
+        if !self.reuse
+            || self.one_shot.load(Ordering::Relaxed)
+            || inst.generation != self.generation.load(Ordering::Acquire)
+        {
             return;
         }
         inst.thread = this_thread();
-        let mut warm = self.warm.lock().unwrap();
-        if inst.generation == self.generation.load(Ordering::Acquire)
-            && warm.len() < MAX_WARM.min(self.limits.concurrency as usize)
-        {
-            warm.push(inst);
-        }
+        let bytes = inst.store.data().limiter.used();
+        let max = MAX_WARM.min(self.limits.concurrency as usize);
+        let dropped = self.warm.lock().unwrap().keep(inst, bytes, max);
+        drop(dropped);
     }
 
     /// Makes `linked` the component of every new instance and drops the warm ones; instances in
@@ -268,7 +282,7 @@ impl Micro {
             generation
         };
         // After the store above: an instance given back from now on sees the new generation.
-        let stale = std::mem::take(&mut *self.warm.lock().unwrap());
+        let stale = self.warm.lock().unwrap().clear();
         drop(stale);
         // The build behind a reload may have replaced the code dir: new instances open it anew.
         self.sandbox.reopen_mounts();
@@ -325,7 +339,7 @@ impl Micro {
             return false;
         }
         life.awake = false;
-        let dropped = std::mem::take(&mut *self.warm.lock().unwrap());
+        let dropped = self.warm.lock().unwrap().clear();
         drop(dropped);
         if let Err(e) = self.tmp.wipe() {
             tracing::warn!(micro = %self.name, "{e:#}");

@@ -2,11 +2,14 @@
 //! TCP connections through `wasi:sockets`, checked against the Micro's `outbound` allow-list.
 //!
 //! Without a list, public destinations are allowed and loopback, private, link-local,
-//! shared/CGNAT, multicast and cloud-metadata addresses are denied — checked on the resolved
-//! addresses, so a public name that resolves to a private address is denied too. With a list,
-//! only what it names is allowed (an entry may name a private host on purpose, e.g. a database
-//! behind a pool manager). Listening sockets and UDP are always denied (S18: no servers inside
-//! a Micro). This module decides and logs; it must not send anything itself beyond handing an
+//! shared/CGNAT, benchmarking, multicast, cloud-metadata addresses and the IPv6 forms that
+//! embed or tunnel to IPv4 (NAT64, IPv4-compatible, 6to4, Teredo) are denied — checked on the
+//! resolved addresses, so a public name that resolves to a private address is denied too.
+//! With a list, only what it names is allowed (an entry may name a private host on purpose,
+//! e.g. a database behind a pool manager), and a request's host is checked against the list
+//! before it is looked up, so a denied name never reaches DNS. An entry without a port means
+//! its scheme's default port (both 80 and 443 without a scheme). Binding to an address or
+//! port, listening and UDP are always denied (S18: no servers inside a Micro). This module decides and logs; it must not send anything itself beyond handing an
 //! allowed request to wasmtime-wasi-http's default client.
 //!
 //! Requests to the Deta data hosts (`database.deta.sh`, `drive.deta.sh`, any scheme, paths
@@ -45,7 +48,25 @@ pub fn data_api(host: &str, path: &str) -> Option<Api> {
 struct Rule {
     scheme: Option<String>,
     host: String,
-    port: Option<u16>,
+    /// The port given, or the scheme's default; 80 and 443 when neither is given.
+    ports: Vec<u16>,
+}
+
+/// The port a scheme's entry means when it names none.
+fn default_port(scheme: &str) -> Option<u16> {
+    Some(match scheme {
+        "http" | "ws" => 80,
+        "https" | "wss" => 443,
+        "postgres" | "postgresql" => 5432,
+        "mysql" | "mariadb" => 3306,
+        "redis" | "rediss" => 6379,
+        "mongodb" => 27017,
+        "amqp" => 5672,
+        "amqps" => 5671,
+        "smtp" => 25,
+        "smtps" => 465,
+        _ => return None,
+    })
 }
 
 /// A Micro's outbound policy.
@@ -66,7 +87,8 @@ impl Outbound {
             .map(|entry| {
                 parse_rule(entry).ok_or_else(|| {
                     anyhow::anyhow!(
-                        "micro `{micro}`: outbound entry `{entry}` is not [scheme://]host[:port]"
+                        "micro `{micro}`: outbound entry `{entry}` is not [scheme://]host[:port] \
+                         (a scheme without a known default port needs a port)"
                     )
                 })
             })
@@ -74,8 +96,15 @@ impl Outbound {
         Ok(Outbound { rules: Some(rules) })
     }
 
+    /// Whether `host` must be resolved to decide: only under the default policy. With a
+    /// list the name alone decides, so a denied name is never looked up.
+    pub fn needs_addresses(&self) -> bool {
+        self.rules.is_none()
+    }
+
     /// Whether a request to `scheme://host:port` may go out, given the addresses `host`
-    /// resolves to (or `host` itself when it is an IP literal).
+    /// resolves to (or `host` itself when it is an IP literal); with a list, `resolved` is
+    /// not used.
     pub fn allows(&self, scheme: &str, host: &str, port: u16, resolved: &[IpAddr]) -> bool {
         match &self.rules {
             None => !resolved.is_empty() && resolved.iter().all(|ip| is_public(*ip)),
@@ -90,7 +119,7 @@ impl Outbound {
             None => is_public(addr.ip()),
             Some(rules) => {
                 for r in rules {
-                    if r.port.is_some_and(|p| p != addr.port()) {
+                    if !r.ports.contains(&addr.port()) {
                         continue;
                     }
                     if r.host == "*" || r.host.parse::<IpAddr>().is_ok_and(|ip| ip == addr.ip()) {
@@ -126,7 +155,7 @@ impl Rule {
                 .scheme
                 .as_deref()
                 .is_none_or(|s| s.eq_ignore_ascii_case(scheme))
-            && self.port.is_none_or(|p| p == port)
+            && self.ports.contains(&port)
     }
 }
 
@@ -154,11 +183,21 @@ fn parse_rule(entry: &str) -> Option<Rule> {
     if host.is_empty() || (host.contains('*') && host != "*" && !host.starts_with("*.")) {
         return None;
     }
-    Some(Rule { scheme, host, port })
+    let ports = match (port, scheme.as_deref()) {
+        (Some(p), _) => vec![p],
+        (None, None) => vec![80, 443],
+        (None, Some(s)) => vec![default_port(s)?],
+    };
+    Some(Rule {
+        scheme,
+        host,
+        ports,
+    })
 }
 
 /// Whether `ip` is a public unicast address (not loopback, private, link-local, CGNAT,
-/// unspecified, multicast, documentation or cloud metadata).
+/// benchmarking, unspecified, multicast, documentation or cloud metadata, nor an IPv6 form
+/// that embeds or tunnels to an IPv4 address).
 pub fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
@@ -173,6 +212,8 @@ pub fn is_public(ip: IpAddr) -> bool {
                 || o[0] == 0
                 || (o[0] == 100 && (64..128).contains(&o[1])) // shared address space (CGNAT)
                 || (o[0] == 192 && o[1] == 0 && o[2] == 0) // IETF protocol assignments
+                || (o[0] == 198 && (o[1] & 0xfe) == 18) // benchmarking 198.18.0.0/15
+                || o == [168, 63, 129, 16] // Azure's host services (wireserver)
                 || o[0] >= 240)
         }
         IpAddr::V6(v6) => {
@@ -183,8 +224,16 @@ pub fn is_public(ip: IpAddr) -> bool {
             !(v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
+                || s[..6] == [0; 6] // IPv4-compatible ::a.b.c.d (deprecated)
+                || s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] // NAT64 64:ff9b::/96
+                || s[..3] == [0x64, 0xff9b, 1] // local-use NAT64 64:ff9b:1::/48
+                || s[..4] == [0x100, 0, 0, 0] // discard-only 100::/64
+                || s[0] == 0x2002 // 6to4 2002::/16
+                || s[..2] == [0x2001, 0] // Teredo 2001::/32
+                || s[..2] == [0x2001, 0x0db8] // documentation
                 || (s[0] & 0xfe00) == 0xfc00 // unique local
                 || (s[0] & 0xffc0) == 0xfe80 // link local
+                || (s[0] & 0xffc0) == 0xfec0 // site local (deprecated)
                 || (s[0] == 0xfd00 && s[1] == 0x0ec2)) // AWS metadata over IPv6
         }
     }
@@ -245,9 +294,13 @@ impl WasiHttpHooks for OutboundHooks {
             let port = uri
                 .port_u16()
                 .unwrap_or(if scheme == "http" { 80 } else { 443 });
-            let resolved = resolve(&host, port).await;
+            let (resolved, why) = if policy.needs_addresses() {
+                (resolve(&host, port).await, "not a public address")
+            } else {
+                (Vec::new(), "not on the outbound list; not looked up")
+            };
             if !policy.allows(&scheme, &host, port, &resolved) {
-                tracing::warn!(micro = %micro, "outbound request to {scheme}://{host}:{port} denied (S14)");
+                tracing::warn!(micro = %micro, "outbound request to {scheme}://{host}:{port} denied (S14): {why}");
                 return Err(HttpError::HttpRequestDenied);
             }
             let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
@@ -270,8 +323,14 @@ async fn resolve(host: &str, port: u16) -> Vec<IpAddr> {
     }
 }
 
+/// Whether a TCP bind is the implicit one wasmtime-wasi checks before every `connect` (the
+/// wildcard address, port 0); an explicit bind to an address or a port is a server's.
+fn is_implicit_bind(addr: SocketAddr) -> bool {
+    addr.ip().is_unspecified() && addr.port() == 0
+}
+
 /// Configures `wasi:sockets` for a Micro: TCP connections checked against the policy, name
-/// lookups allowed (the connection is what is checked), no listening, no UDP.
+/// lookups allowed (the connection is what is checked), no binding or listening, no UDP.
 pub fn configure_sockets(
     b: &mut wasmtime_wasi::WasiCtxBuilder,
     micro: &str,
@@ -286,7 +345,7 @@ pub fn configure_sockets(
         let micro = micro.clone();
         Box::pin(async move {
             let ok = match use_ {
-                SocketAddrUse::TcpBind => true,
+                SocketAddrUse::TcpBind => is_implicit_bind(addr),
                 SocketAddrUse::TcpConnect => policy.allows_tcp(addr).await,
                 _ => false,
             };
@@ -358,6 +417,9 @@ mod tests {
             "fe80::1",
             "::ffff:127.0.0.1",
             "fd00:ec2::254",
+            "198.18.0.1",
+            "198.19.255.254",
+            "168.63.129.16",
         ] {
             assert!(!p.allows("http", "x", 80, &[ip(internal)]), "{internal}");
         }
@@ -365,6 +427,59 @@ mod tests {
         assert!(!p.allows("http", "x", 80, &[ip("93.184.216.34"), ip("10.0.0.1")]));
         // Unresolvable: denied.
         assert!(!p.allows("http", "x", 80, &[]));
+    }
+
+    #[test]
+    fn s14_ipv6_forms_that_reach_ipv4_or_are_not_global_are_denied() {
+        for internal in [
+            "64:ff9b::7f00:1",     // NAT64 of 127.0.0.1
+            "64:ff9b::5db8:d822",  // NAT64 of a public address: still a translator hop
+            "64:ff9b:1::a00:1",    // local-use NAT64
+            "::127.0.0.1",         // IPv4-compatible
+            "::10.0.0.1",          // IPv4-compatible
+            "2002:7f00:1::1",      // 6to4 of 127.0.0.1
+            "2001:0:4136:e378::1", // Teredo
+            "fec0::1",             // site local
+            "2001:db8::1",         // documentation
+            "100::1",              // discard-only
+        ] {
+            assert!(!is_public(ip(internal)), "{internal}");
+        }
+        for public in ["2606:4700::1111", "2a00:1450:4001::200e", "2001:4860::8888"] {
+            assert!(is_public(ip(public)), "{public}");
+        }
+        assert!(is_public(ip("198.20.0.1")) && is_public(ip("168.63.129.17")));
+    }
+
+    #[test]
+    fn s14_an_entry_without_a_port_means_the_schemes_default_port() {
+        let p = Outbound::parse(
+            "m",
+            &[
+                "https://api.example.com".into(),
+                "plain.example.com".into(),
+                "postgres://db.internal".into(),
+            ],
+        )
+        .unwrap();
+        assert!(p.allows("https", "api.example.com", 443, &[]));
+        assert!(!p.allows("https", "api.example.com", 8443, &[]));
+        assert!(p.allows("http", "plain.example.com", 80, &[]));
+        assert!(p.allows("https", "plain.example.com", 443, &[]));
+        assert!(!p.allows("http", "plain.example.com", 22, &[]));
+        assert!(p.allows("postgres", "db.internal", 5432, &[]));
+        assert!(!p.allows("postgres", "db.internal", 6379, &[]));
+        assert!(!p.needs_addresses());
+        assert!(Outbound::parse("m", &["gopher://old.example".into()]).is_err());
+    }
+
+    #[test]
+    fn s14_only_the_implicit_bind_of_a_connect_is_allowed() {
+        assert!(is_implicit_bind("0.0.0.0:0".parse().unwrap()));
+        assert!(is_implicit_bind("[::]:0".parse().unwrap()));
+        for explicit in ["0.0.0.0:8080", "127.0.0.1:0", "[::1]:0", "10.0.0.1:4200"] {
+            assert!(!is_implicit_bind(explicit.parse().unwrap()), "{explicit}");
+        }
     }
 
     #[test]
@@ -415,6 +530,9 @@ mod tests {
         let listed = Outbound::parse("m", &["postgres://127.0.0.1:5432".into()]).unwrap();
         assert!(listed.allows_tcp("127.0.0.1:5432".parse().unwrap()).await);
         assert!(!listed.allows_tcp("127.0.0.1:5433".parse().unwrap()).await);
+        let bare = Outbound::parse("m", &["127.0.0.1".into()]).unwrap();
+        assert!(bare.allows_tcp("127.0.0.1:443".parse().unwrap()).await);
+        assert!(!bare.allows_tcp("127.0.0.1:5432".parse().unwrap()).await);
         assert!(!listed.allows_tcp("8.8.8.8:53".parse().unwrap()).await);
     }
 }

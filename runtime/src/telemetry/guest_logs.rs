@@ -6,7 +6,9 @@
 //! (a guest writing forever cannot stall the runtime or exhaust its memory). A log file that
 //! grows past [`ROTATE_BYTES`] is renamed to `<micro>.log.1` (replacing an older one) and a new
 //! file is started, by the writer thread, so disk use stays bounded at about twice that per
-//! Micro. The writer thread also keeps each Micro's last lines in a small ring for the
+//! Micro. Control characters (terminal escape sequences, bidi overrides) are shown escaped
+//! (`\x1b`, `\u{202e}`), so a guest cannot drive the operator's terminal or disguise its
+//! lines. The writer thread also keeps each Micro's last lines in a small ring for the
 //! dashboard ([`AppLogs::recent`]). This module must not format runtime logs (that is
 //! `tracing`'s job) or decide what a Micro may write; `micro-wasm logs` (cli/logs.rs) reads
 //! these files.
@@ -62,6 +64,12 @@ impl AppLogs {
     pub fn open(log_dir: &Path, micros: &[String]) -> Result<AppLogs> {
         std::fs::create_dir_all(log_dir)
             .with_context(|| format!("creating log dir {}", log_dir.display()))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(log_dir, std::fs::Permissions::from_mode(0o700))
+                .with_context(|| format!("making log dir {} owner-only", log_dir.display()))?;
+        }
         let files = micros
             .iter()
             .map(|m| LogFile::open(log_dir.join(format!("{m}.log"))))
@@ -186,8 +194,14 @@ impl LogFile {
     }
 }
 
+/// Opens `path` for appending, creating it owner-only (0600 on unix): guest output may hold
+/// anything a Micro printed.
 fn open_append(path: &Path) -> io::Result<File> {
-    OpenOptions::new().create(true).append(true).open(path)
+    let mut options = OpenOptions::new();
+    options.create(true).append(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)
 }
 
 /// One guest stream: buffers a partial line, ships complete lines to the writer thread.
@@ -208,9 +222,7 @@ impl GuestOutput {
     }
 
     fn send(&self, bytes: &[u8]) {
-        let text = String::from_utf8_lossy(bytes)
-            .trim_end_matches('\r')
-            .to_string();
+        let text = escape_controls(String::from_utf8_lossy(bytes).trim_end_matches('\r'));
         let line = GuestLine {
             micro: self.micro,
             stream: self.stream,
@@ -220,6 +232,33 @@ impl GuestOutput {
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
+}
+
+/// `text` with control characters other than tab written as `\xNN` (C0, DEL) or `\u{NNNN}`
+/// (C1, and the bidi marks, embeddings, overrides and isolates that reorder what a reader
+/// sees). Everything else, backslashes included, is kept as written.
+pub fn escape_controls(text: &str) -> String {
+    use std::fmt::Write as _;
+    let risky = |c: char| {
+        (c.is_control() && c != '\t')
+            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !text.chars().any(risky) {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        match c {
+            c if risky(c) && (c as u32) < 0x80 => {
+                let _ = write!(out, "\\x{:02x}", c as u32);
+            }
+            c if risky(c) => {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 impl IsTerminal for GuestOutput {
@@ -311,6 +350,20 @@ impl AsyncWrite for OutputPipe {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn terminal_escapes_and_bidi_overrides_are_shown_escaped() {
+        assert_eq!(escape_controls("plain\ttext ü"), "plain\ttext ü");
+        assert_eq!(
+            escape_controls("\x1b[2J\x1b]0;owned\x07red"),
+            "\\x1b[2J\\x1b]0;owned\\x07red"
+        );
+        assert_eq!(
+            escape_controls("a\u{9b}b\u{202e}c\rd"),
+            "a\\u{9b}b\\u{202e}c\\x0dd"
+        );
+        assert_eq!(escape_controls("\x7f\0"), "\\x7f\\x00");
+    }
 
     #[test]
     fn a_log_file_past_the_threshold_is_rotated_to_dot_1() {

@@ -88,6 +88,7 @@ fn full_example_parses_to_expected_values() {
         instances: 1024,
         concurrency: 100,
         sleep_after: Duration::from_secs(90),
+        warm_memory: 1 << 30,
     };
     assert_eq!(api.limits, limits);
     assert_eq!(api.actions.len(), 2);
@@ -311,4 +312,18 @@ fn inline_tables_are_the_same_manifest() {
         (m.micros[0].name.as_str(), m.micros[0].actions.len()),
         ("x", 1)
     );
+}
+
+#[test]
+fn warm_memory_is_an_app_budget_and_each_micros_default() {
+    let m = ok(BASE);
+    assert_eq!(m.warm_memory, 1 << 30);
+    assert_eq!(m.micros[0].limits.warm_memory, 1 << 30);
+    let m = ok(&format!(
+        "[limits]\nwarm_memory = \"256MiB\"\n\n{BASE}\n[micro.limits]\nwarm_memory = \"64MiB\"\n"
+    ));
+    assert_eq!(m.warm_memory, 256 << 20);
+    assert_eq!(m.micros[0].limits.warm_memory, 64 << 20);
+    let m = ok(&format!("[limits]\nwarm_memory = 0\n\n{BASE}"));
+    assert_eq!(m.micros[0].limits.warm_memory, 0, "0: nothing kept warm");
 }

@@ -27,6 +27,7 @@ const LIMIT_KEYS: &[&str] = &[
     "concurrency",
     "sleep_after",
     "drive",
+    "warm_memory",
 ];
 const MICRO_KEYS: &[&str] = &[
     "name",
@@ -132,6 +133,7 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<Manifest, ManifestError> 
             app,
             micros: drafts.into_iter().map(|d| d.section).collect(),
             drive_cap: app_limits.drive.unwrap_or(super::DEFAULT_DRIVE_CAP),
+            warm_memory: app_limits.warm_memory.unwrap_or(super::DEFAULT_WARM_MEMORY),
         }),
         _ => Err(ManifestError::Invalid(cx.finish())),
     }
@@ -217,7 +219,7 @@ fn read_limits(cx: &mut Ctx, t: &Table) -> LimitsSection {
                     Err(e) => cx.error(at, format!("`{key}` in {what}: {e}")),
                 }
             }
-            "memory" | "tmp" | "payload" | "drive" => {
+            "memory" | "tmp" | "payload" | "drive" | "warm_memory" => {
                 let bytes = match v.get_ref() {
                     DeValue::String(s) => {
                         parse_size(s).map_err(|e| format!("`{key}` in {what}: {e}"))
@@ -246,6 +248,7 @@ fn read_limits(cx: &mut Ctx, t: &Table) -> LimitsSection {
                     ("memory", Ok(b)) => out.memory = Some(b),
                     ("tmp", Ok(b)) => out.tmp = Some(b),
                     ("drive", Ok(b)) => out.drive = Some(b),
+                    ("warm_memory", Ok(b)) => out.warm_memory = Some(b),
                     (_, Ok(b)) => out.payload = Some(b),
                 }
             }

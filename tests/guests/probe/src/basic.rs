@@ -91,3 +91,13 @@ pub fn stdout(req: &Req) -> Outcome {
     let _ = writeln!(std::io::stderr(), "probe err");
     Ok(Reply::text(200, format!("printed {lines} lines\n")))
 }
+
+/// `GET /print?text=...`: writes `text` (percent-decoded, so control characters can be sent)
+/// and a newline to stdout.
+pub fn print(req: &Req) -> Outcome {
+    let text = req.required("text")?;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{text}");
+    let _ = out.flush();
+    Ok(Reply::text(200, "printed\n"))
+}

@@ -46,6 +46,16 @@ pub fn alloc(req: &Req) -> Outcome {
     Ok(Reply::text(200, v.len().to_string()))
 }
 
+/// `GET /grow?mb=N&ms=M`: grows memory by N MiB (touched, then freed: linear memory never
+/// shrinks), then waits M ms, so concurrent requests each hold a grown instance.
+pub fn grow(req: &Req) -> Outcome {
+    let n = mebibytes(req)?.expect("allocation larger than the wasm32 address space");
+    let v = black_box(vec![1u8; n]);
+    drop(v);
+    pause(req.number("ms", Some(0))?);
+    Ok(Reply::text(200, "grown"))
+}
+
 /// `GET /alloc-many?mb=N`: N MiB as 1 KiB vectors kept alive. Failure aborts (traps).
 pub fn alloc_many(req: &Req) -> Outcome {
     let n = mebibytes(req)?.expect("allocation larger than the wasm32 address space");

@@ -43,6 +43,7 @@ fn route(path: &str) -> Option<Handler> {
         "/status" => basic::status,
         "/no-response" => basic::no_response,
         "/stdout" => basic::stdout,
+        "/print" => basic::print,
         // Scheduled actions.
         "/__space/v0/actions" => actions::record,
         "/last-action" => actions::last,
@@ -53,6 +54,7 @@ fn route(path: &str) -> Option<Handler> {
         "/sleep" => hostile::sleep,
         "/alloc" => hostile::alloc,
         "/alloc-many" => hostile::alloc_many,
+        "/grow" => hostile::grow,
         "/try-alloc" => hostile::try_alloc,
         "/panic" => hostile::panic,
         "/handles" => hostile::handles,

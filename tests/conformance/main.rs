@@ -11,6 +11,7 @@ mod dashboard;
 mod data;
 mod examples;
 mod harness;
+mod http2;
 mod http_rules;
 mod import;
 mod lifecycle;

@@ -85,7 +85,7 @@ async fn s5_a_looping_guest_does_not_stall_its_worker() {
         let srv = srv.clone();
         tokio::spawn(async move { srv.get("/loop").await.status })
     };
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    srv.wait_in_flight(1).await;
     let start = Instant::now();
     still_serving(&srv).await;
     let took = start.elapsed();
@@ -154,7 +154,7 @@ async fn s8_excess_concurrent_requests_get_503_with_retry_after() {
             tokio::spawn(async move { srv.get("/sleep?ms=1500").await.status })
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    srv.wait_in_flight(2).await;
     let r = srv.get("/status?code=200").await;
     r.assert_error(503, "busy", Some("probe"));
     assert!(r.headers.contains_key("retry-after"));
@@ -319,7 +319,8 @@ async fn other_micros_keep_serving_while_one_is_attacked() {
         tokio::spawn(async move { (p, srv.get(p).await.status) })
     })
     .collect();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The two loops run until their timeout.
+    srv.wait_in_flight(2).await;
     // ...while the other Micro keeps answering, well inside the attackers' timeout.
     for _ in 0..5 {
         let start = Instant::now();

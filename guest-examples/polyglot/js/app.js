@@ -83,13 +83,16 @@ app.get("/items/:key", (req, { key }) =>
 app.route("PATCH", "/items/:key", (req, { key }, url) =>
   data(async () => {
     const db = items();
+    const by = Number(url.searchParams.get("by") ?? 1);
     const tag = url.searchParams.get("tag") ?? "x";
-    await db.update({ n: db.util.increment(Number(url.searchParams.get("by") ?? 1)), tags: db.util.append(tag), gone: db.util.trim() }, key);
+    await db.update({ n: db.util.increment(by), tags: db.util.append(tag), gone: db.util.trim() }, key);
     return json(await db.get(key));
   }),
 );
 
-app.delete("/items/:key", (req, { key }) => data(async () => json({ deleted: key, result: await items().delete(key) })));
+app.delete("/items/:key", (req, { key }) =>
+  data(async () => json({ deleted: key, result: await items().delete(key) })),
+);
 
 // The body as the file; `?via=path` writes it to /tmp first and uploads that path.
 app.put("/files/:name", (req, { name }, url) =>
@@ -126,8 +129,11 @@ app.get("/files/:name", (req, { name }) =>
 app.get("/files", (req, params, url) =>
   data(async () => {
     const q = url.searchParams;
-    return json(await drive().list({ prefix: q.get("prefix") ?? undefined, limit: positive(q.get("limit"), 1000), last: q.get("last") ?? undefined }));
+    const [prefix, last] = [q.get("prefix") ?? undefined, q.get("last") ?? undefined];
+    return json(await drive().list({ prefix, limit: positive(q.get("limit"), 1000), last }));
   }),
 );
 
-app.delete("/files/:name", (req, { name }) => data(async () => json({ deleted: await drive().delete(name) })));
+app.delete("/files/:name", (req, { name }) =>
+  data(async () => json({ deleted: await drive().delete(name) })),
+);

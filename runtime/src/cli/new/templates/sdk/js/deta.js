@@ -168,13 +168,19 @@ class BaseUtils {
 /** `__expires` from `{ expireIn }` (seconds from now) or `{ expireAt }` (a Date or Unix seconds). */
 export function ttl({ expireIn, expireAt } = {}) {
   if (expireIn == null && expireAt == null) return undefined;
-  if (expireIn != null && expireAt != null) throw new Error("can't set both expireIn and expireAt options");
+  if (expireIn != null && expireAt != null) {
+    throw new Error("can't set both expireIn and expireAt options");
+  }
   if (expireIn != null) {
-    if (typeof expireIn !== "number") throw new TypeError("option expireIn should have a value of type number");
+    if (typeof expireIn !== "number") {
+      throw new TypeError("option expireIn should have a value of type number");
+    }
     return Math.floor(Date.now() / 1000) + expireIn;
   }
   if (expireAt instanceof Date) return Math.floor(expireAt.getTime() / 1000);
-  if (typeof expireAt !== "number") throw new TypeError("option expireAt should have a value of type number or Date");
+  if (typeof expireAt !== "number") {
+    throw new TypeError("option expireAt should have a value of type number or Date");
+  }
   return expireAt;
 }
 
@@ -202,7 +208,8 @@ class BaseClass {
 
   /** Stores `data` (replacing any item with its key); the stored item, key generated if none. */
   async put(data, key, options) {
-    const res = await this.#service.json("PUT", "/items", { json: { items: [itemOf(data, key, options)] } });
+    const items = [itemOf(data, key, options)];
+    const res = await this.#service.json("PUT", "/items", { json: { items } });
     return res?.processed?.items?.[0] ?? null;
   }
 
@@ -211,7 +218,8 @@ class BaseClass {
     if (!Array.isArray(items)) throw new Error("Items must be an array");
     if (!items.length) throw new Error("Items can't be empty");
     if (items.length > 25) throw new Error("We can't put more than 25 items at a time");
-    return this.#service.json("PUT", "/items", { json: { items: items.map((i) => itemOf(i, undefined, options)) } });
+    const sent = items.map((item) => itemOf(item, undefined, options));
+    return this.#service.json("PUT", "/items", { json: { items: sent } });
   }
 
   /** The item, or `null`. */
@@ -249,7 +257,9 @@ class BaseClass {
     const expires = ttl(options);
     if (expires !== undefined) payload.set[TTL_ATTRIBUTE] = expires;
     const response = await this.#service.send("PATCH", path, { json: payload });
-    if (response.status === 404) throw new DetaError(404, [`Key '${key}' not found`], `PATCH ${path}`);
+    if (response.status === 404) {
+      throw new DetaError(404, [`Key '${key}' not found`], `PATCH ${this.#service.root}${path}`);
+    }
     return null;
   }
 
@@ -297,7 +307,9 @@ function checkFileName(name) {
 
 // What `put` uploads, as bytes.
 async function bytesOf({ data, path }) {
-  if (data !== undefined && path !== undefined) throw new Error("Please only provide data or a path. Not both");
+  if (data !== undefined && path !== undefined) {
+    throw new Error("Please only provide data or a path. Not both");
+  }
   if (path !== undefined) {
     const bytes = files.read(path);
     if (bytes === null) throw new Error(`${path}: no such file`);
@@ -337,7 +349,8 @@ class DriveClass {
     try {
       for (let at = 0, part = 1; at < bytes.length; at += UPLOAD_CHUNK_SIZE, part++) {
         const chunk = bytes.subarray(at, at + UPLOAD_CHUNK_SIZE);
-        await this.#upload("POST", `/uploads/${id}/parts?${query}&part=${part}`, { bytes: chunk, contentType });
+        const path = `/uploads/${id}/parts?${query}&part=${part}`;
+        await this.#upload("POST", path, { bytes: chunk, contentType });
       }
       await this.#upload("PATCH", `/uploads/${id}?${query}`);
     } catch (err) {
@@ -350,7 +363,9 @@ class DriveClass {
   // An upload step: a 404 (the upload is gone) is a failure here.
   async #upload(method, path, options) {
     const response = await this.#service.send(method, path, options);
-    if (response.status === 404) throw new DetaError(404, await errorsOf(response), `${method} ${path}`);
+    if (response.status === 404) {
+      throw new DetaError(404, await errorsOf(response), `${method} ${this.#service.root}${path}`);
+    }
   }
 
   /** Deletes the file (a missing one too); the name. */

@@ -89,6 +89,7 @@ async fn new_app_in_js_validates_builds_serves_and_runs_its_action() {
         &[
             "main/app.js",
             "main/space.js",
+            "main/deta.js",
             "main/build.mjs",
             "main/package.json",
             "main/package-lock.json",

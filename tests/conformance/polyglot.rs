@@ -2,8 +2,10 @@
 //! its own `build` commands (`micro-wasm build`) and served by the real binary. A Rust Micro
 //! (the SDK), a Python one (componentize-py) and a JavaScript one (componentize-js) each serve
 //! the same JSON API from the SQLite file in their code dir, fail to write it, and handle an
-//! action; the Python one also uses Deta Base and Drive through `sdk/python/deta.py` (SPEC §11);
-//! a fetch-event JavaScript Micro answers request after request with the default settings.
+//! action; the Python and JavaScript ones also use Deta Base and Drive through
+//! `sdk/python/deta.py` and `sdk/js/deta.js` (SPEC §11; what the JS one stores is read back
+//! from outside with its Data Key); a fetch-event JavaScript Micro answers request after
+//! request with the default settings.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -242,4 +244,252 @@ async fn a_python_micro_uses_deta_base_and_drive_through_deta_py() {
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(r.body == file, "the file comes back byte for byte");
     assert_eq!(srv.get("/py/files/absent").await.status, 404);
+}
+
+/// `method` `path` with a JSON body.
+async fn send_json(srv: &Server, method: &str, path: &str, body: serde_json::Value) -> Resp {
+    let req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body.to_string())))
+        .unwrap();
+    srv.send(req).await
+}
+
+/// The keys of a page's `items`.
+fn keys(page: &serde_json::Value) -> Vec<String> {
+    page["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no items in {page}"))
+        .iter()
+        .map(|i| i["key"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The JavaScript Micro's `/js/items` and `/js/files` routes call `Deta().Base("js-items")` and
+/// `Deta().Drive("js-files")` (sdk/js/deta.js over the engine's `fetch()`), which micro-wasm
+/// answers in process; what they stored is then read from outside with the Micro's Data Key.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_javascript_micro_uses_deta_base_and_drive_through_deta_js() {
+    use serde_json::json as j;
+    let state = tempfile::tempdir().unwrap();
+    let srv = serve(&state);
+    // put (with a key, and without: generated), get, 404.
+    for (key, n) in [
+        ("fruit-apple", 1),
+        ("fruit-fig", 2),
+        ("fruit-pear", 3),
+        ("veg-leek", 4),
+    ] {
+        let item = j!({"key": key, "n": n, "tags": ["a"], "gone": true});
+        let r = send_json(&srv, "POST", "/js/items", item.clone()).await;
+        assert_eq!((r.status, json(&r)), (201, item), "{}", r.text());
+    }
+    let r = send_json(&srv, "POST", "/js/items", j!({"n": 0})).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let generated = json(&r)["key"].as_str().unwrap().to_string();
+    assert_eq!(generated.len(), 12, "a generated key: {generated}");
+    let r = srv.get("/js/items/fruit-fig").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        json(&r),
+        j!({"key": "fruit-fig", "n": 2, "tags": ["a"], "gone": true})
+    );
+    assert_eq!(srv.get("/js/items/nope").await.status, 404);
+
+    // insert: a new key is stored, an existing one is a 409 that deta.js surfaces.
+    let r = send_json(
+        &srv,
+        "POST",
+        "/js/items/insert",
+        j!({"key": "veg-kale", "n": 5}),
+    )
+    .await;
+    assert_eq!((r.status, json(&r)), (201, j!({"key": "veg-kale", "n": 5})));
+    let r = send_json(
+        &srv,
+        "POST",
+        "/js/items/insert",
+        j!({"key": "veg-leek", "n": 9}),
+    )
+    .await;
+    assert_eq!(r.status, 409, "{}", r.text());
+    let body = json(&r);
+    assert_eq!(body["status"], 409, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("already exists"),
+        "{body}"
+    );
+    assert_eq!(
+        srv.get("/js/items/veg-leek").await.json()["n"],
+        4,
+        "unchanged"
+    );
+
+    // update: increment, append, trim; a missing key is 404.
+    let r = srv
+        .send(
+            Request::patch("/js/items/fruit-pear?by=5&tag=b")
+                .body(Full::new(Bytes::new()))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        json(&r),
+        j!({"key": "fruit-pear", "n": 8, "tags": ["a", "b"]})
+    );
+    let r = srv
+        .send(
+            Request::patch("/js/items/nope")
+                .body(Full::new(Bytes::new()))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(r.status, 404, "{}", r.text());
+
+    // fetch: a query, paged two at a time; ORed queries on a field.
+    let prefix = j!({"key?pfx": "fruit-"});
+    let r = send_json(
+        &srv,
+        "POST",
+        "/js/items/fetch",
+        j!({"query": prefix, "limit": 2}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let page = json(&r);
+    assert_eq!(keys(&page), ["fruit-apple", "fruit-fig"], "{page}");
+    assert_eq!((&page["count"], &page["last"]), (&j!(2), &j!("fruit-fig")));
+    let more = j!({"query": prefix, "limit": 2, "last": "fruit-fig"});
+    let page = json(&send_json(&srv, "POST", "/js/items/fetch", more).await);
+    assert_eq!(keys(&page), ["fruit-pear"], "{page}");
+    assert_eq!(page.get("last"), None, "the last page has no last: {page}");
+    let ored = j!({"query": [{"n?gte": 3, "key?pfx": "fruit-"}, {"key": "veg-leek"}]});
+    let page = json(&send_json(&srv, "POST", "/js/items/fetch", ored).await);
+    assert_eq!(keys(&page), ["fruit-pear", "veg-leek"], "{page}");
+
+    // delete.
+    let r = srv
+        .send(
+            Request::delete("/js/items/fruit-apple")
+                .body(Full::new(Bytes::new()))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(srv.get("/js/items/fruit-apple").await.status, 404);
+
+    // Drive: bytes; a file put by path (/tmp); one over 10 MiB, so in two parts.
+    let file: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let r = put(
+        &srv,
+        "/js/files/data.bin",
+        "application/octet-stream",
+        file.clone(),
+    )
+    .await;
+    assert_eq!(
+        (r.status, json(&r)["size"].clone()),
+        (201, j!(300_000)),
+        "{}",
+        r.text()
+    );
+    let r = put(&srv, "/js/files/notes.txt?via=path", "text/plain", "hello").await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let big = (10 << 20) + 7;
+    let r = srv
+        .post(&format!("/js/files/big.bin/generate?bytes={big}"), "")
+        .await;
+    assert_eq!(
+        (r.status, json(&r)["size"].clone()),
+        (201, j!(big)),
+        "{}",
+        r.text()
+    );
+    let r = srv.get("/js/files/data.bin").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.body == file, "the file comes back byte for byte");
+    let r = srv.get("/js/files/notes.txt").await;
+    assert_eq!((r.status, r.text()), (200, "hello".to_string()));
+    assert_eq!(r.headers["content-type"], "text/plain", "the type is kept");
+    assert_eq!(srv.get("/js/files/absent").await.status, 404);
+    let page = json(&srv.get("/js/files?limit=2").await);
+    assert_eq!(page["names"], j!(["big.bin", "data.bin"]), "{page}");
+    assert_eq!(page["paging"]["last"], "data.bin", "{page}");
+    let page = json(&srv.get("/js/files?limit=2&last=data.bin").await);
+    assert_eq!(page["names"], j!(["notes.txt"]), "{page}");
+    let page = json(&srv.get("/js/files?prefix=no").await);
+    assert_eq!(page["names"], j!(["notes.txt"]), "{page}");
+    let r = srv
+        .send(
+            Request::delete("/js/files/data.bin")
+                .body(Full::new(Bytes::new()))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!((r.status, json(&r)), (200, j!({"deleted": "data.bin"})));
+    assert_eq!(srv.get("/js/files/data.bin").await.status, 404);
+
+    // From outside, with the js Micro's Data Key (from the state dir): the app's Base and
+    // Drive hold what the Micro wrote.
+    let keys_file = std::fs::read_to_string(state.path().join("keys.json")).unwrap();
+    let keys_file: serde_json::Value = serde_json::from_str(&keys_file).unwrap();
+    let project = keys_file["app_id"].as_str().unwrap();
+    let key = format!("{project}_{}", keys_file["micros"]["js"].as_str().unwrap());
+    let outside = |method: &str, rest: &str, body: &str| {
+        Request::builder()
+            .method(method)
+            .uri(format!("/__space/v0/{rest}").replace("{p}", project))
+            .header("x-api-key", &key)
+            .body(Full::new(Bytes::from(body.to_string())))
+            .unwrap()
+    };
+    let r = srv
+        .send(outside("POST", "base/v1/{p}/js-items/query", "{}"))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let mut stored = keys(&r.json());
+    stored.sort();
+    let mut expected = vec![
+        "fruit-fig",
+        "fruit-pear",
+        "veg-kale",
+        "veg-leek",
+        &generated,
+    ];
+    expected.sort();
+    assert_eq!(stored, expected);
+    let r = srv
+        .send(outside("GET", "base/v1/{p}/js-items/items/fruit-pear", ""))
+        .await;
+    assert_eq!(
+        (r.status, r.json()),
+        (200, j!({"key": "fruit-pear", "n": 8, "tags": ["a", "b"]}))
+    );
+    let r = srv
+        .send(outside("GET", "drive/v1/{p}/js-files/files", ""))
+        .await;
+    assert_eq!(
+        r.json()["names"],
+        j!(["big.bin", "notes.txt"]),
+        "{}",
+        r.text()
+    );
+    let r = srv
+        .send(outside(
+            "GET",
+            "drive/v1/{p}/js-files/files/download?name=big.bin",
+            "",
+        ))
+        .await;
+    assert_eq!((r.status, r.body.len()), (200, big));
+    assert!(
+        r.body
+            .iter()
+            .enumerate()
+            .all(|(i, b)| *b == (i % 251) as u8),
+        "the two parts make the file"
+    );
 }

@@ -6,7 +6,7 @@
 //! - rust: a crate built by `cargo build --target wasm32-wasip2`;
 //! - python: `app.py` on `space.py` (the Python SDK), built by componentize-py against
 //!   `NAME/wit/` (the repo's `wit/`: `micro:space` and WASI);
-//! - js: `app.js` on `space.js` (the JS SDK), built by its `build.mjs` (componentize-js,
+//! - js: `app.js` on `space.js` (the JS SDK, with `deta.js` beside it), built by its `build.mjs` (componentize-js,
 //!   installed outside the code dir on the first build) against `NAME/wit/`.
 //!
 //! The files are compiled in from `templates/`, inside the crate: `*.tmpl`, and copies of the

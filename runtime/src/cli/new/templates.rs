@@ -5,8 +5,8 @@
 //! Every file is compiled in from `templates/` beside this file, inside the crate, so the
 //! packaged crate has them all. The `*.tmpl` files exist only here. The others are copies of
 //! files whose canonical copy is elsewhere in the repo: `templates/sdk/` of the Python and JS
-//! SDKs (`sdk/python/space.py`; `sdk/js/space.js`, `build.mjs`, `package-lock.json`,
-//! `wit/js.wit`) and `templates/wit/` of the repo's `wit/` (`micro:space` and its WASI deps),
+//! SDKs (`sdk/python/space.py`; `sdk/js/space.js`, `deta.js`, `build.mjs`,
+//! `package-lock.json`, `wit/js.wit`) and `templates/wit/` of the repo's `wit/` (`micro:space` and its WASI deps),
 //! each at the same path under `templates/` as in the repo (`COPIES`). The tests below fail
 //! when a copy differs from its original, when the crate is built in the repo.
 
@@ -39,6 +39,7 @@ macro_rules! copy {
 
 const SPACE_PY: (&str, &str) = copy!("sdk/python/space.py");
 const SPACE_JS: (&str, &str) = copy!("sdk/js/space.js");
+const DETA_JS: (&str, &str) = copy!("sdk/js/deta.js");
 const BUILD_MJS: (&str, &str) = copy!("sdk/js/build.mjs");
 const PACKAGE_LOCK: (&str, &str) = copy!("sdk/js/package-lock.json");
 const JS_WIT: (&str, &str) = copy!("sdk/js/wit/js.wit");
@@ -59,9 +60,10 @@ pub const WIT: [(&str, &str); 8] = [
 /// Every copy compiled in, as `(path in the repo and under templates/, text)`: what the tests
 /// compare with the originals.
 #[cfg(test)]
-const COPIES: [(&str, &str); 13] = [
+const COPIES: [(&str, &str); 14] = [
     SPACE_PY,
     SPACE_JS,
+    DETA_JS,
     BUILD_MJS,
     PACKAGE_LOCK,
     JS_WIT,
@@ -116,7 +118,7 @@ const PYTHON: Guest = Guest {
     ],
 };
 
-/// `app.js` on `space.js`, built by `build.mjs` (componentize-js) against the app's `wit/`:
+/// `app.js` on `space.js` (and `deta.js` for Deta Base and Drive), built by `build.mjs` (componentize-js) against the app's `wit/`:
 /// `package.json` says so, and pins the toolchain with the JS SDK's lock file.
 const JS: Guest = Guest {
     component: "main/app.wasm",
@@ -134,6 +136,7 @@ const JS: Guest = Guest {
             include_str!("templates/package.json.tmpl"),
         ),
         ("main/space.js", SPACE_JS.1),
+        ("main/deta.js", DETA_JS.1),
         ("main/build.mjs", BUILD_MJS.1),
         ("main/package-lock.json", PACKAGE_LOCK.1),
         ("main/wit/js.wit", JS_WIT.1),

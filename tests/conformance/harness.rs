@@ -154,6 +154,22 @@ impl AppDir {
         Server::start(self, extra, &[])
     }
 
+    /// Starts `micro-wasm run` on port 0 with extra args under an open-file limit of
+    /// `nofile`, soft and hard (`ulimit -n` in `sh`), so the runtime cannot raise it.
+    #[cfg(unix)]
+    pub fn serve_with_nofile(&self, nofile: u64, extra: &[&str]) -> Server {
+        let mut cmd = Command::new("sh");
+        cmd.env("XDG_STATE_HOME", self.state_home.path())
+            .arg("-c")
+            .arg(format!("ulimit -n {nofile} && exec \"$0\" \"$@\""))
+            .arg(BIN)
+            .arg("run")
+            .arg(self.manifest())
+            .args(["--listen", "127.0.0.1:0"])
+            .args(extra);
+        Server::spawn(cmd, Duration::from_secs(120))
+    }
+
     /// Starts `micro-wasm run` on port 0 with extra args and environment variables.
     pub fn serve_env(&self, extra: &[&str], env: &[(&str, &Path)]) -> Server {
         Server::start(self, extra, env)

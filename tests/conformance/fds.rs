@@ -120,7 +120,7 @@ async fn open_files_and_sockets_are_capped_per_instance_and_per_micro() {
 #[tokio::test(flavor = "multi_thread")]
 async fn hoarding_guests_cannot_take_the_front_doors_descriptors() {
     let app = probe_app("timeout = \"20s\"", "");
-    let srv = Arc::new(app.serve_with_nofile(512, &["--max-connections", "64"]));
+    let srv = Arc::new(app.serve_with_ulimit("-n 512", &["--max-connections", "64"]));
     let hoards: Vec<_> = (0..4)
         .map(|i| {
             let srv = srv.clone();
@@ -162,5 +162,25 @@ async fn hoarding_guests_cannot_take_the_front_doors_descriptors() {
     assert_eq!(total, 192, "{}", srv.stderr());
     let r = get(&srv, "/hoard?kind=file&n=50").await;
     assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(get(&srv, "/__space/health").await.status, 200);
+}
+
+/// `run` raises its soft open-file limit to the hard one.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread")]
+async fn the_soft_open_file_limit_is_raised_to_the_hard_one() {
+    let app = probe_app("", "");
+    let srv = app.serve_with_ulimit("-Sn 300", &[]);
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", srv.pid())).unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    let numbers: Vec<&str> = line.split_whitespace().skip(3).take(2).collect();
+    assert_ne!(numbers[0], "300", "{line}");
+    // An unlimited hard limit is raised to 2^20 (or macOS's OPEN_MAX).
+    if numbers[1] != "unlimited" {
+        assert_eq!(numbers[0], numbers[1], "{line}");
+    }
     assert_eq!(get(&srv, "/__space/health").await.status, 200);
 }

@@ -154,14 +154,15 @@ impl AppDir {
         Server::start(self, extra, &[])
     }
 
-    /// Starts `micro-wasm run` on port 0 with extra args under an open-file limit of
-    /// `nofile`, soft and hard (`ulimit -n` in `sh`), so the runtime cannot raise it.
+    /// Starts `micro-wasm run` on port 0 with extra args after `ulimit ULIMIT` in `sh`:
+    /// `-n 512` sets the open-file limit, soft and hard (so the runtime cannot raise it),
+    /// `-Sn 300` only the soft one.
     #[cfg(unix)]
-    pub fn serve_with_nofile(&self, nofile: u64, extra: &[&str]) -> Server {
+    pub fn serve_with_ulimit(&self, ulimit: &str, extra: &[&str]) -> Server {
         let mut cmd = Command::new("sh");
         cmd.env("XDG_STATE_HOME", self.state_home.path())
             .arg("-c")
-            .arg(format!("ulimit -n {nofile} && exec \"$0\" \"$@\""))
+            .arg(format!("ulimit {ulimit} && exec \"$0\" \"$@\""))
             .arg(BIN)
             .arg("run")
             .arg(self.manifest())

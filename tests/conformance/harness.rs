@@ -283,6 +283,29 @@ impl Server {
         false
     }
 
+    /// Waits (at most 10 s) until at least `n` requests are running in the app's Micros, as
+    /// `/__space/status` counts them: a test's sync point instead of a sleep.
+    pub async fn wait_in_flight(&self, n: u64) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let status = self.get("/__space/status").await.json();
+            let running: u64 = status["micros"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|m| m["in_flight"].as_u64())
+                .sum();
+            if running >= n {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "never {n} requests in flight: {status}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     pub async fn get(&self, path: &str) -> Resp {
         self.send(Request::get(path).body(Full::new(Bytes::new())).unwrap())
             .await

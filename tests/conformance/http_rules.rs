@@ -222,7 +222,7 @@ async fn graceful_shutdown_finishes_in_flight_requests_then_exits_0() {
         let _ = s.read_to_end(&mut out).await;
         String::from_utf8_lossy(&out).into_owned()
     });
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    srv.wait_in_flight(1).await;
     let status = tokio::task::spawn_blocking(move || {
         let st = srv.terminate(1);
         (st, srv)
@@ -386,7 +386,7 @@ async fn a_second_signal_exits_at_once() {
         s.write_all(req.as_bytes()).await.unwrap();
         tokio::time::sleep(Duration::from_secs(5)).await;
     });
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    srv.wait_in_flight(1).await;
     let start = std::time::Instant::now();
     let status = tokio::task::spawn_blocking(move || srv.terminate(2))
         .await

@@ -85,7 +85,7 @@ async fn s5_a_looping_guest_does_not_stall_its_worker() {
         let srv = srv.clone();
         tokio::spawn(async move { srv.get("/loop").await.status })
     };
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    srv.wait_in_flight(1).await;
     let start = Instant::now();
     still_serving(&srv).await;
     let took = start.elapsed();
@@ -119,6 +119,31 @@ async fn s6_memory_is_limited_per_execution() {
     still_serving(&srv).await;
 }
 
+/// A component whose initial memory is already over `memory` cannot be instantiated: that is
+/// the same memory limit as at run time (502 `memory_limit` naming it), not a 500, and the
+/// app's other Micros keep serving.
+#[tokio::test(flavor = "multi_thread")]
+async fn s6_initial_memory_over_the_limit_is_502_memory_limit_not_500() {
+    let app = probe_app(
+        "",
+        "primary = true\n\n[[micro]]\nname = \"tiny\"\ncomponent = '{probe}'\nsrc = \"code\"\n\
+         path = \"/tiny\"\n\n[micro.limits]\nmemory = \"1MiB\"\n",
+    );
+    let srv = app.serve(&[]);
+    let r = srv.get("/tiny/status?code=200").await;
+    r.assert_error(502, "memory_limit", Some("tiny"));
+    let message = r.json()["message"].as_str().unwrap().to_string();
+    assert!(
+        message.contains("cannot instantiate") && message.contains("1048576"),
+        "{message}"
+    );
+    // Asked again: the same answer, and the other Micro is untouched.
+    srv.get("/tiny/counter")
+        .await
+        .assert_error(502, "memory_limit", Some("tiny"));
+    still_serving(&srv).await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn s8_excess_concurrent_requests_get_503_with_retry_after() {
     let app = probe_app("concurrency = 2\ntimeout = \"5s\"", "");
@@ -129,7 +154,7 @@ async fn s8_excess_concurrent_requests_get_503_with_retry_after() {
             tokio::spawn(async move { srv.get("/sleep?ms=1500").await.status })
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    srv.wait_in_flight(2).await;
     let r = srv.get("/status?code=200").await;
     r.assert_error(503, "busy", Some("probe"));
     assert!(r.headers.contains_key("retry-after"));
@@ -294,7 +319,8 @@ async fn other_micros_keep_serving_while_one_is_attacked() {
         tokio::spawn(async move { (p, srv.get(p).await.status) })
     })
     .collect();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The two loops run until their timeout.
+    srv.wait_in_flight(2).await;
     // ...while the other Micro keeps answering, well inside the attackers' timeout.
     for _ in 0..5 {
         let start = Instant::now();

@@ -12,6 +12,7 @@ mod data;
 mod examples;
 mod fds;
 mod harness;
+mod http2;
 mod http_rules;
 mod import;
 mod lifecycle;

@@ -80,7 +80,7 @@ async fn watch_rebuilds_and_swaps_without_dropping_requests() {
     // A request in flight across a swap finishes on the old component.
     let slow_srv = srv.clone();
     let inflight = tokio::spawn(async move { slow_srv.get("/sleep?ms=3000").await });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    srv.wait_in_flight(1).await;
     switch(&app, &guest("hello"));
     wait_for(&srv, "[web] reloaded (generation 4, ", 1, RELOAD);
     assert!(

@@ -25,7 +25,7 @@ use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
-use crate::micro::{Instance, Micro, Slot};
+use crate::micro::{Instance, InstanceError, Micro, Slot};
 use crate::sandbox::limits::LimitHit;
 use crate::transport::body::{self, LimitedRequest, ResponseBody};
 use crate::transport::errors::{ErrorKind, HttpError};
@@ -93,12 +93,7 @@ where
             cold,
         },
         Err(e) => Served {
-            result: Err(HttpError::new(
-                ErrorKind::Internal,
-                Some(name),
-                "cannot instantiate the component",
-            )
-            .with_detail(format!("{e:#}"))),
+            result: Err(instance_error(name, e)),
             cold: true,
         },
     }
@@ -416,22 +411,8 @@ fn outcome_error(micro: &str, timeout: Duration, outcome: GuestEnd) -> HttpError
             limit: Some(hit),
             error,
             ..
-        } => HttpError::new(
-            ErrorKind::MemoryLimit,
-            Some(micro),
-            match hit {
-                LimitHit::Memory { limit, requested } => format!(
-                    "memory limit of {limit} bytes exceeded (instance asked for {requested})"
-                ),
-                LimitHit::Table { limit, requested } => format!(
-                    "memory limit of {limit} bytes exceeded by table growth (asked for {requested})"
-                ),
-                LimitHit::TableElements { max, requested } => format!(
-                    "table growth to {requested} elements refused: a table holds at most {max}"
-                ),
-            },
-        )
-        .with_detail(error),
+        } => HttpError::new(ErrorKind::MemoryLimit, Some(micro), limit_message(hit))
+            .with_detail(error),
         // The message names the trap, never the backtrace: it holds the component's path.
         GuestEnd::Trapped { error, trap, .. } => HttpError::new(
             ErrorKind::Trap,
@@ -442,6 +423,47 @@ fn outcome_error(micro: &str, timeout: Duration, outcome: GuestEnd) -> HttpError
             },
         )
         .with_detail(error),
+    }
+}
+
+/// What a [`LimitHit`] refused, for the message of a 502 `memory_limit`.
+fn limit_message(hit: LimitHit) -> String {
+    match hit {
+        LimitHit::Memory { limit, requested } => {
+            format!("memory limit of {limit} bytes exceeded (instance asked for {requested})")
+        }
+        LimitHit::Table { limit, requested } => {
+            format!(
+                "memory limit of {limit} bytes exceeded by table growth (asked for {requested})"
+            )
+        }
+        LimitHit::TableElements { max, requested } => {
+            format!("table growth to {requested} elements refused: a table holds at most {max}")
+        }
+    }
+}
+
+/// The answer when no instance could be made: the same kinds as at run time.
+fn instance_error(micro: &str, e: InstanceError) -> HttpError {
+    match e {
+        InstanceError::PoolFull(e) => HttpError::new(
+            ErrorKind::Busy,
+            Some(micro),
+            "every instance slot of the app is in use",
+        )
+        .with_detail(format!("{e:#}")),
+        InstanceError::OverLimit(hit, e) => HttpError::new(
+            ErrorKind::MemoryLimit,
+            Some(micro),
+            format!("cannot instantiate the component: {}", limit_message(hit)),
+        )
+        .with_detail(format!("{e:#}")),
+        InstanceError::Failed(e) => HttpError::new(
+            ErrorKind::Trap,
+            Some(micro),
+            "cannot instantiate the component",
+        )
+        .with_detail(format!("{e:#}")),
     }
 }
 

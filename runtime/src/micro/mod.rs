@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use wasmtime::{Engine, Store, UpdateDeadline};
+use wasmtime::{Engine, PoolConcurrencyLimitError, Store, UpdateDeadline};
 use wasmtime_wasi_http::WasiHttpCtx;
 use wasmtime_wasi_http::p2::bindings::{Proxy, ProxyPre};
 
@@ -27,7 +27,7 @@ use crate::manifest::Limits;
 use crate::sandbox::MicroSandbox;
 use crate::sandbox::fds::{FdAccount, FdBudget, Fds};
 use crate::sandbox::fs::TmpDir;
-use crate::sandbox::limits::InstanceLimiter;
+use crate::sandbox::limits::{InstanceLimiter, LimitHit};
 use crate::sandbox::outbound::OutboundHooks;
 use crate::sandbox::quota::TmpQuota;
 use crate::sandbox::sqlite::SqliteCtx;
@@ -49,6 +49,31 @@ fn handle_table() -> wasmtime::component::ResourceTable {
     let mut table = wasmtime::component::ResourceTable::new();
     table.set_max_capacity(MAX_HANDLES);
     table
+}
+
+/// Why no instance could be made. The invoker answers each as the same failure at run time
+/// would be answered (SPEC §4): never a 500.
+#[derive(Debug)]
+pub enum InstanceError {
+    /// Every slot of the engine's instance pool is in use (503 `busy`).
+    PoolFull(wasmtime::Error),
+    /// Instantiation asked for more memory or table than the Micro's `memory` allows (502
+    /// `memory_limit`): e.g. a component whose initial memory is over the limit.
+    OverLimit(LimitHit, wasmtime::Error),
+    /// Start-up code trapped, or the sandbox could not be set up (502 `trap`).
+    Failed(wasmtime::Error),
+}
+
+impl InstanceError {
+    fn classify(e: wasmtime::Error, hit: Option<LimitHit>) -> InstanceError {
+        if e.downcast_ref::<PoolConcurrencyLimitError>().is_some() {
+            return InstanceError::PoolFull(e);
+        }
+        match hit {
+            Some(hit) => InstanceError::OverLimit(hit, e),
+            None => InstanceError::Failed(e),
+        }
+    }
 }
 
 /// An instance ready to serve: its store and its exports.
@@ -221,14 +246,19 @@ impl Micro {
 
     /// A warm instance if one is kept, else a new one (a cold start). The bool is `true` for
     /// a cold start.
-    pub async fn instance(&self) -> Result<(Instance, bool)> {
+    pub async fn instance(&self) -> Result<(Instance, bool), InstanceError> {
         if let Some(inst) = self.take_warm() {
             return Ok((inst, false));
         }
         self.metrics.cold_starts.fetch_add(1, Ordering::Relaxed);
         let loaded = self.loaded.read().unwrap().clone();
-        let mut store = self.new_store(loaded.pre.engine())?;
-        let proxy = loaded.pre.instantiate_async(&mut store).await?;
+        let mut store = self
+            .new_store(loaded.pre.engine())
+            .map_err(|e| InstanceError::Failed(wasmtime::Error::from_anyhow(e)))?;
+        let proxy = match loaded.pre.instantiate_async(&mut store).await {
+            Ok(proxy) => proxy,
+            Err(e) => return Err(InstanceError::classify(e, store.data().limiter.hit)),
+        };
         let generation = loaded.generation;
         Ok((
             Instance {

@@ -6,6 +6,7 @@ have gone back to sleep (sleep_after = 5 s).
 
 Usage (from the repo root, after `cargo build --release` and building tests/guests):
     python3 bench/soak.py [--minutes 3] [--workers 8] [--max-requests 200000] [--bursts 1]
+                          [--binary target/release/micro-wasm] [--sample-every 5]
 
 --bursts N repeats load-then-sleep N times against the same process (--minutes each): when
 the RSS after each sleep stays level, what the first burst added is a one-time cost (caches,
@@ -14,7 +15,15 @@ code pages), not a leak.
 Alongside the mix, hostile clients (unless --no-hostile-clients): IDLE_SOCKETS connections that
 never send a byte (reopened as the server closes them), and SLOW_READERS connections that
 pipeline requests for large responses and read nothing for a while. The server runs with
---idle-timeout 2s; the report counts the connections it closed.
+--idle-timeout 2s; the report counts the connections it closed. And hostile guests (also off
+with --no-hostile-clients): HOARDERS clients make Micro `b` open files and TCP sockets in its
+warm instances and keep them (the open-file caps: `open_files`, `micro_open_files`), and
+PINNERS clients make many instances of Micro `c` grow their memory at once, to be kept warm
+(the `warm_memory` budget, 256 MiB here).
+
+Throughout, a sampler records the runtime's RSS and open file descriptors (/proc/PID/fd) every
+--sample-every seconds, and a health checker asks /__space/health twice a second (5 s
+timeout): both should stay flat and answered.
 
 Loopback only; stops by itself after --minutes or --max-requests, whichever comes first.
 """
@@ -31,7 +40,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-BIN = ROOT / "target" / "release" / "micro-wasm"
+DEFAULT_BIN = ROOT / "target" / "release" / "micro-wasm"
 PROBE = ROOT / "tests" / "guests" / "target" / "wasm32-wasip2" / "release" / "probe.wasm"
 
 # (weight, micro prefix, method, path, body bytes)
@@ -52,9 +61,121 @@ MIX = [
 ]
 
 
-IDLE_SOCKETS = 30   # with the 8 workers and the slow readers, under the per-address cap of 64
+IDLE_SOCKETS = 20   # with the workers, slow readers, hoarders, pinners and the health checker,
+                    # under the per-address cap of 64
 SLOW_READERS = 4
 IDLE_TIMEOUT_S = 2
+HOARDERS = 4        # clients making Micro b hoard files and sockets in warm instances
+PINNERS = 6         # clients making Micro c grow many instances' memory at once
+WARM_MEMORY = "256MiB"
+
+
+def hoarder(port, stop_at, counts, lock):
+    """Makes Micro b open 50 files or TCP sockets a request and keep them in the instance
+    (lingering 50 ms, so concurrent hoarders get instances of their own); every tenth
+    request lets them go. Counts the answers: `ok` (all opened), `capped` (a cap refused
+    some: 500 `after K: ...`), or other."""
+    rnd = random.Random()
+    while time.time() < stop_at:
+        kind = rnd.choice(["file", "socket"])
+        path = ("/b/unhoard" if rnd.random() < 0.1
+                else f"/b/hoard?kind={kind}&n=50&linger_ms=50")
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            c.request("GET", path)
+            r = c.getresponse()
+            body = r.read()
+            c.close()
+            key = ("fd hoard: ok" if r.status == 200
+                   else "fd hoard: capped" if body.startswith(b"after ")
+                   else f"fd hoard: {r.status}")
+        except Exception as e:
+            key = f"fd hoard: {type(e).__name__}"
+        with lock:
+            counts[key] += 1
+
+
+def pinner(port, stop_at, counts, lock):
+    """Makes an instance of Micro c grow its memory by 40 MiB and hold the request 100 ms;
+    PINNERS of these at once keep that many instances grown, each to be kept warm."""
+    while time.time() < stop_at:
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            c.request("GET", "/c/grow?mb=40&ms=100")
+            r = c.getresponse()
+            r.read()
+            c.close()
+            key = f"warm pin: {r.status}"
+        except Exception as e:
+            key = f"warm pin: {type(e).__name__}"
+        with lock:
+            counts[key] += 1
+
+
+def open_fds(pid):
+    try:
+        return len(list(Path(f"/proc/{pid}/fd").iterdir()))
+    except OSError:
+        return -1
+
+
+class Watch:
+    """Samples the runtime's RSS and open descriptors every `every` seconds, and asks
+    /__space/health twice a second, until stopped."""
+
+    def __init__(self, port, pid, every):
+        self.port, self.pid, self.every = port, pid, every
+        self.samples = []          # (seconds since start, RSS MiB, open fds)
+        self.health = collections.Counter()
+        self.slowest = 0.0
+        self.stopped = threading.Event()
+        self.started = time.time()
+        self.threads = [threading.Thread(target=self.sample), threading.Thread(target=self.check)]
+        for t in self.threads:
+            t.start()
+
+    def sample(self):
+        while not self.stopped.is_set():
+            self.samples.append((time.time() - self.started, rss_mib(self.pid), open_fds(self.pid)))
+            self.stopped.wait(self.every)
+
+    def check(self):
+        while not self.stopped.is_set():
+            t0 = time.time()
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+                c.request("GET", "/__space/health")
+                r = c.getresponse()
+                r.read()
+                c.close()
+                self.health["200" if r.status == 200 else str(r.status)] += 1
+            except Exception as e:
+                self.health[type(e).__name__] += 1
+            self.slowest = max(self.slowest, time.time() - t0)
+            self.stopped.wait(0.5)
+
+    def stop(self):
+        self.stopped.set()
+        for t in self.threads:
+            t.join()
+
+    def report(self):
+        s = self.samples
+        if not s:
+            return
+        step = max(1, len(s) // 20)
+        print("runtime over time (s: RSS MiB, open fds): " +
+              ", ".join(f"{t:.0f}: {r:.0f}, {f}" for t, r, f in s[::step] + ([s[-1]] if (len(s) - 1) % step else [])))
+        q = max(1, len(s) // 4)
+        first, last = s[:q], s[-q:]
+        print(f"  open fds: max {max(f for _, _, f in s)}; first quarter max {max(f for _, _, f in first)}, "
+              f"last quarter max {max(f for _, _, f in last)}")
+        print(f"  RSS MiB: max {max(r for _, r, _ in s):.1f}; first quarter max {max(r for _, r, _ in first):.1f}, "
+              f"last quarter max {max(r for _, r, _ in last):.1f}")
+        total = sum(self.health.values())
+        print(f"  /__space/health: {total} checks, " +
+              ", ".join(f"{k}: {v}" for k, v in sorted(self.health.items())) +
+              f"; slowest {self.slowest * 1000:.0f} ms")
 
 
 def idle_sockets(port, stop_at, counts, lock):
@@ -119,11 +240,12 @@ def slow_reader(port, stop_at, counts, lock):
 
 def app_toml(dir_):
     text = ('[app]\nname = "soak"\n\n[limits]\ntimeout = "300ms"\nmemory = "64MiB"\ntmp = "1MiB"\n'
-            'payload = "256kB"\nconcurrency = 16\nsleep_after = "5s"\n')
+            f'payload = "256kB"\nconcurrency = 16\nsleep_after = "5s"\nwarm_memory = "{WARM_MEMORY}"\n')
     for i, name in enumerate("abc"):
         text += (f'\n[[micro]]\nname = "{name}"\ncomponent = \'{PROBE}\'\nsrc = "code"\n'
                  f'primary = {"true" if i == 0 else "false"}\n')
     (dir_ / "code").mkdir()
+    (dir_ / "code" / "hello.txt").write_text("hello from /app\n")  # what /hoard?kind=file opens
     (dir_ / "app.toml").write_text(text)
     return dir_ / "app.toml"
 
@@ -169,13 +291,17 @@ def main():
     ap.add_argument("--max-requests", type=int, default=200_000)
     ap.add_argument("--bursts", type=int, default=1)
     ap.add_argument("--no-hostile-clients", action="store_true")
+    ap.add_argument("--binary", type=Path, default=DEFAULT_BIN,
+                    help="the micro-wasm binary (default target/release/micro-wasm)")
+    ap.add_argument("--sample-every", type=float, default=5,
+                    help="seconds between RSS / open-fd samples (default 5)")
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="mw-soak-"))
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen([BIN, "run", app_toml(tmp), "--listen", f"127.0.0.1:{port}",
+    proc = subprocess.Popen([args.binary, "run", app_toml(tmp), "--listen", f"127.0.0.1:{port}",
                              "--idle-timeout", f"{IDLE_TIMEOUT_S}s"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 60
@@ -186,9 +312,11 @@ def main():
         except OSError:
             time.sleep(0.05)
 
+    watch = Watch(port, proc.pid, args.sample_every)
     bursts = []
     for _ in range(args.bursts):
         bursts.append(burst(port, proc.pid, args))
+    watch.stop()
     alive = proc.poll() is None
     proc.terminate()
     proc.wait(30)
@@ -207,6 +335,7 @@ def main():
         for when in ("start", "asleep"):
             print(f"  {when}, RSS MiB by mapping: " +
                   ", ".join(f"{k} {v:.1f}" for k, v in sorted(b["by_kind"][when].items())))
+    watch.report()
     print(f"runtime alive at the end: {alive}")
 
 
@@ -247,6 +376,10 @@ def burst(port, pid, args):
         threads.append(threading.Thread(target=idle_sockets, args=(port, stop_at, hostile, lock)))
         threads += [threading.Thread(target=slow_reader, args=(port, stop_at, hostile, lock))
                     for _ in range(SLOW_READERS)]
+        threads += [threading.Thread(target=hoarder, args=(port, stop_at, hostile, lock))
+                    for _ in range(HOARDERS)]
+        threads += [threading.Thread(target=pinner, args=(port, stop_at, hostile, lock))
+                    for _ in range(PINNERS)]
     started = time.time()
     for t in threads:
         t.start()

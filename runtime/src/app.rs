@@ -16,7 +16,7 @@ use crate::actions::Actions;
 use crate::data::DataService;
 use crate::engine::AppEngine;
 use crate::keys::DataKeys;
-use crate::manifest::Manifest;
+use crate::manifest::{Limits, Manifest};
 use crate::micro::Micro;
 use crate::micro::warm::WarmBudget;
 use crate::sandbox::MicroSandbox;
@@ -37,6 +37,10 @@ pub struct Options {
     /// Where the Micros' `/tmp` dirs live; default `<state>/tmp`. `trigger` uses a private
     /// one so it never touches the `/tmp` of a `run` serving from the same state dir.
     pub tmp_root: Option<PathBuf>,
+    /// Open files and sockets each Micro may hold at most, whatever its `micro_open_files`:
+    /// its share of the process's open-file limit after the runtime's reserve (see
+    /// `sandbox::fds::micro_share`); `None` keeps the manifest's caps.
+    pub fd_share: Option<usize>,
 }
 
 /// The app, ready to serve.
@@ -166,6 +170,22 @@ pub fn open_data(manifest: &Manifest, state_dir: &Path) -> Result<(DataKeys, Dat
     Ok((keys, data))
 }
 
+/// `limits` with `micro_open_files` lowered to `share`, if it is above it (logged).
+fn fd_capped(micro: &str, limits: &Limits, share: Option<usize>) -> Limits {
+    let mut limits = limits.clone();
+    let share = share.map_or(u32::MAX, |s| u32::try_from(s).unwrap_or(u32::MAX));
+    if limits.micro_open_files > share {
+        tracing::warn!(
+            micro,
+            "micro_open_files lowered from {} to {share}: the process's open-file limit, less \
+             the front door's connections and the runtime's reserve, is shared by the Micros",
+            limits.micro_open_files
+        );
+        limits.micro_open_files = share;
+    }
+    limits
+}
+
 impl App {
     /// Loads everything `manifest` names. `listen` is the bound address (its port is `PORT`,
     /// and it is the hostname when `[app] hostname` is unset).
@@ -235,7 +255,7 @@ impl App {
                 Micro::new(
                     m.name.clone(),
                     m.primary,
-                    m.limits.clone(),
+                    fd_capped(&m.name, &m.limits, opts.fd_share),
                     m.reuse,
                     linked,
                     sandbox,

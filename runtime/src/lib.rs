@@ -14,7 +14,7 @@
 //! actions/     scheduled actions: the table and plan, the driver, delivery
 //! micro/       a Micro: instances, warm reuse, concurrency slots, sleep; invoke
 //! store/       StoreData, the views host interfaces borrow, the linker
-//! sandbox/     host interfaces: env, /app and /tmp, limits, outbound, sqlite
+//! sandbox/     host interfaces: env, /app and /tmp, limits, open files, outbound, sqlite
 //! data/        Deta Base and Drive: the app's data service and its store
 //! engine/      Wasmtime Engine, pooling, epoch ticker, compile cache
 //! build        each Micro's `build` command (run, build and --watch use it)

@@ -154,6 +154,23 @@ impl AppDir {
         Server::start(self, extra, &[])
     }
 
+    /// Starts `micro-wasm run` on port 0 with extra args after `ulimit ULIMIT` in `sh`:
+    /// `-n 512` sets the open-file limit, soft and hard (so the runtime cannot raise it),
+    /// `-Sn 300` only the soft one.
+    #[cfg(unix)]
+    pub fn serve_with_ulimit(&self, ulimit: &str, extra: &[&str]) -> Server {
+        let mut cmd = Command::new("sh");
+        cmd.env("XDG_STATE_HOME", self.state_home.path())
+            .arg("-c")
+            .arg(format!("ulimit {ulimit} && exec \"$0\" \"$@\""))
+            .arg(BIN)
+            .arg("run")
+            .arg(self.manifest())
+            .args(["--listen", "127.0.0.1:0"])
+            .args(extra);
+        Server::spawn(cmd, Duration::from_secs(120))
+    }
+
     /// Starts `micro-wasm run` on port 0 with extra args and environment variables.
     pub fn serve_env(&self, extra: &[&str], env: &[(&str, &Path)]) -> Server {
         Server::start(self, extra, env)

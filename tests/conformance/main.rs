@@ -10,6 +10,7 @@ mod connections;
 mod dashboard;
 mod data;
 mod examples;
+mod fds;
 mod harness;
 mod http2;
 mod http_rules;

@@ -104,3 +104,33 @@ async fn s14_a_name_not_on_the_list_is_denied_without_a_dns_lookup() {
         srv.stderr()
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn s14_a_raw_socket_name_lookup_not_on_the_list_is_denied_before_any_lookup() {
+    let app = probe_app("", "outbound = [\"localhost:5432\"]");
+    let srv = app.serve(&[]);
+    // A listed name resolves (from the hosts file, no network needed).
+    let r = srv.get("/lookup?name=localhost").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(
+        r.text().lines().any(|l| l == "127.0.0.1" || l == "::1"),
+        "{}",
+        r.text()
+    );
+    // An IP literal needs no lookup and passes.
+    let r = srv.get("/lookup?name=10.1.2.3").await;
+    assert_eq!((r.status, r.text().as_str()), (200, "10.1.2.3\n"));
+    // Any other name is refused before the resolver sees it.
+    let r = srv.get("/lookup?name=exfil-secret.denied.invalid").await;
+    assert_eq!(r.status, 502, "{}", r.text());
+    assert!(r.text().contains("name: \"access-denied\""), "{}", r.text());
+    assert!(
+        srv.wait_output(std::time::Duration::from_secs(2), |o| {
+            o.contains(
+                "name lookup of `exfil-secret.denied.invalid` denied (S14): not on the outbound list; not looked up",
+            )
+        }),
+        "{}",
+        srv.stderr()
+    );
+}

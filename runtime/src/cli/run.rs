@@ -12,6 +12,7 @@ use clap::Args;
 use super::{EnvArgs, Failure, load};
 use crate::app::{App, Options};
 use crate::build;
+use crate::sandbox::fds;
 use crate::serve::{self, ServeOptions, watch};
 use crate::server::headers::TrustedProxies;
 use crate::server::{FrontDoor, workers::Workers};
@@ -67,6 +68,7 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
         state_dir: args.state_dir,
         env,
         tmp_root: None,
+        fd_share: fd_share(args.max_connections, manifest.micros.len()),
     };
     let state_dir =
         crate::app::state_dir(&manifest, &opts).map_err(|e| Failure::Usage(format!("{e:#}")))?;
@@ -104,6 +106,20 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
         Ok::<_, anyhow::Error>(())
     })?;
     Ok(())
+}
+
+/// Raises the soft open-file limit to the hard one and returns each Micro's share of it:
+/// what is left after the front door's `max_connections` and the runtime's own reserve.
+fn fd_share(max_connections: usize, micros: usize) -> Option<usize> {
+    let nofile = fds::raise_nofile_limit()?;
+    let reserve = max_connections as u64 + fds::RUNTIME_RESERVE;
+    let share = fds::micro_share(nofile, reserve, micros);
+    tracing::info!(
+        nofile,
+        reserve,
+        "open-file limit: each Micro's instances may hold at most {share} files and sockets"
+    );
+    Some(share)
 }
 
 /// `--idle-timeout`: a duration (`300ms`, `10s`) of at least 10 ms.

@@ -81,6 +81,7 @@ pub fn trigger(args: TriggerArgs) -> Result<(), Failure> {
         state_dir: args.state_dir,
         env,
         tmp_root: Some(tmp_root.clone()),
+        fd_share: None,
     };
     crate::app::state_dir(&manifest, &opts).map_err(|e| Failure::Usage(format!("{e:#}")))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()

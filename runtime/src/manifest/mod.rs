@@ -80,6 +80,10 @@ pub struct LimitsSection {
     /// Memory all warm instances may hold: the app's in `[limits]`, a Micro's in
     /// `[micro.limits]` (the app's value is also each Micro's default).
     pub warm_memory: Option<u64>,
+    /// Files and sockets one instance may hold open.
+    pub open_files: Option<u32>,
+    /// Files and sockets all of a Micro's instances may hold open together.
+    pub micro_open_files: Option<u32>,
 }
 
 /// The limits a Micro runs under, after resolution.
@@ -94,6 +98,11 @@ pub struct Limits {
     pub sleep_after: Duration,
     /// Most bytes this Micro's warm instances may hold together.
     pub warm_memory: u64,
+    /// Most files and sockets (host descriptors) one instance may hold open.
+    pub open_files: u32,
+    /// Most files and sockets all of this Micro's instances may hold open together; lowered
+    /// at start to the Micro's share of the process's open-file limit.
+    pub micro_open_files: u32,
 }
 
 impl Limits {
@@ -107,6 +116,8 @@ impl Limits {
         concurrency: 1024,
         sleep_after: Duration::from_secs(60),
         warm_memory: DEFAULT_WARM_MEMORY,
+        open_files: 256,
+        micro_open_files: 1024,
     };
 }
 
@@ -132,6 +143,11 @@ impl LimitsSection {
                 .warm_memory
                 .or(app.warm_memory)
                 .unwrap_or(s.warm_memory),
+            open_files: self.open_files.or(app.open_files).unwrap_or(s.open_files),
+            micro_open_files: self
+                .micro_open_files
+                .or(app.micro_open_files)
+                .unwrap_or(s.micro_open_files),
         }
     }
 }

@@ -25,6 +25,7 @@ use wasmtime_wasi_http::p2::bindings::{Proxy, ProxyPre};
 
 use crate::manifest::Limits;
 use crate::sandbox::MicroSandbox;
+use crate::sandbox::fds::{FdAccount, FdBudget, Fds};
 use crate::sandbox::fs::TmpDir;
 use crate::sandbox::limits::{InstanceLimiter, LimitHit};
 use crate::sandbox::outbound::OutboundHooks;
@@ -132,6 +133,9 @@ pub struct Micro {
     quota: Arc<TmpQuota>,
     /// Idle instances kept for reuse, within `MAX_WARM` and the warm-memory budgets.
     warm: Mutex<Warm<Instance>>,
+    /// The open files and sockets of all its instances, within `open_files` and
+    /// `micro_open_files`.
+    fds: Arc<FdBudget>,
     life: Mutex<Life>,
     /// Invocations running; S8: at most `concurrency`.
     inflight: AtomicUsize,
@@ -180,11 +184,17 @@ impl Micro {
         tmp: TmpDir,
     ) -> Micro {
         let own_budget = Arc::new(WarmBudget::new(limits.warm_memory));
+        let fds = FdBudget::new(
+            &name,
+            limits.open_files as usize,
+            limits.micro_open_files as usize,
+        );
         Micro {
             name,
             primary,
             quota: Arc::new(TmpQuota::new(limits.tmp, tmp.path())),
             warm: Mutex::new(Warm::new(limits.warm_memory, own_budget)),
+            fds: Arc::new(fds),
             limits,
             reuse,
             one_shot: linked.one_request_per_instance.into(),
@@ -281,7 +291,10 @@ impl Micro {
     /// it was made from a component since replaced, it is dropped. Else it is kept warm, and
     /// the coldest warm instances are dropped to stay within [`MAX_WARM`] (and
     /// `concurrency`) instances and the Micro's and the app's `warm_memory`, so a burst cannot
-    /// pin memory: only the last few instances stay warm until the Micro sleeps.
+    /// pin memory: only the last few instances stay warm until the Micro sleeps. Likewise
+    /// warm instances holding open files or sockets are dropped, coldest first, while the
+    /// Micro's instances hold more than half its `micro_open_files`, so idle ones cannot
+    /// starve the running ones.
     pub fn give_back(&self, mut inst: Instance) {
         if !self.reuse
             || self.one_shot.load(Ordering::Relaxed)
@@ -290,9 +303,22 @@ impl Micro {
             return;
         }
         inst.thread = this_thread();
-        let bytes = inst.store.data().limiter.used();
+        let data = inst.store.data_mut();
+        data.fds.sweep(&data.table);
+        let bytes = data.limiter.used();
         let max = MAX_WARM.min(self.limits.concurrency as usize);
-        let dropped = self.warm.lock().unwrap().keep(inst, bytes, max);
+        let mut warm = self.warm.lock().unwrap();
+        let mut dropped = warm.keep(inst, bytes, max);
+        while self.fds.used() > self.fds.per_micro() / 2 {
+            let holding = warm
+                .items()
+                .position(|inst| inst.store.data().fds.account.held() > 0);
+            match holding {
+                Some(i) => dropped.push(warm.remove(i)),
+                None => break,
+            }
+        }
+        drop(warm);
         drop(dropped);
     }
 
@@ -325,6 +351,7 @@ impl Micro {
     }
 
     fn new_store(&self, engine: &Engine) -> Result<Store<StoreData>> {
+        let fds = FdAccount::new(self.fds.clone());
         let data = StoreData {
             wasi: self.sandbox.wasi_ctx()?,
             http: WasiHttpCtx::new(),
@@ -334,6 +361,7 @@ impl Micro {
                 micro: self.name.as_str().into(),
                 policy: self.sandbox.outbound.clone(),
                 data: self.sandbox.data.clone(),
+                fds: fds.clone(),
             },
             quota: self.quota.clone(),
             sqlite: SqliteCtx::new(
@@ -342,6 +370,7 @@ impl Micro {
                 self.limits.timeout,
             ),
             deadline: Instant::now() + self.limits.timeout,
+            fds: Fds::new(fds),
         };
         let mut store = Store::new(engine, data);
         store.limiter(|d| &mut d.limiter);

@@ -1,7 +1,8 @@
 //! Everything that makes one Micro's sandbox (S3) and the host interfaces a guest reaches:
 //! its environment (`env`), its file system view ([`fs`], with the `/tmp` quota of
-//! [`quota`]), its resource limits ([`limits`]), its outbound policy ([`outbound`]) and the
-//! read-only SQLite host ([`sqlite`], generated glue in [`bindings`]). Each host interface is
+//! [`quota`]), its resource limits ([`limits`]), the host descriptors its guests hold
+//! ([`fds`]), its outbound policy ([`outbound`], with the socket hosts of [`sockets`]) and
+//! the read-only SQLite host ([`sqlite`], generated glue in [`bindings`]). Each host interface is
 //! implemented on a view of the store (`TmpFsView`, `SqliteView`), never on the store type. `MicroSandbox` is built once per Micro and stamps out a fresh
 //! `WasiCtx` for every instance. The mounted dirs are opened once and shared by the
 //! instances (each gets the same open handles, as `openat` bases); they are reopened when the
@@ -13,10 +14,12 @@
 
 pub mod bindings;
 pub mod env;
+pub mod fds;
 pub mod fs;
 pub mod limits;
 pub mod outbound;
 pub mod quota;
+pub mod sockets;
 pub mod sqlite;
 
 use std::path::{Path, PathBuf};

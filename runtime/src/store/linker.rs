@@ -44,6 +44,8 @@ impl Compiler {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         // S7: /tmp's byte quota, by shadowing wasi:filesystem/types (see sandbox::quota).
         crate::sandbox::quota::add_to_linker(&mut linker, super::tmp_fs)?;
+        // Open-file caps on new sockets; S14 on name lookups (see sandbox::sockets).
+        crate::sandbox::sockets::add_to_linker(&mut linker, super::sockets)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
         // S15: micro:space/sqlite, for the components that import it.
         crate::sandbox::sqlite::add_to_linker(&mut linker, super::sqlite)?;

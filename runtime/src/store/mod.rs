@@ -2,7 +2,8 @@
 //! interface borrows from it, and the app's one linker ([`linker`]).
 //!
 //! One concrete type, no trait towers: WASI and wasi:http get their `*View`s through their
-//! own traits; our hosts (`/tmp` quota, SQLite) get views made by the functions here. It must
+//! own traits; our hosts (`/tmp` quota, sockets, SQLite) get views made by the functions
+//! here. It must
 //! not hold anything shared between Micros: whatever is shared (the engine, the log writer)
 //! lives outside the store.
 
@@ -12,12 +13,15 @@ use std::sync::Arc;
 
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::filesystem::WasiFilesystemCtxView;
+use wasmtime_wasi::sockets::WasiSocketsCtxView;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+use crate::sandbox::fds::Fds;
 use crate::sandbox::limits::InstanceLimiter;
 use crate::sandbox::outbound::OutboundHooks;
 use crate::sandbox::quota::{TmpFsView, TmpQuota};
+use crate::sandbox::sockets::SocketsView;
 use crate::sandbox::sqlite::{SqliteCtx, SqliteView};
 
 /// The per-instance state of a Micro.
@@ -34,6 +38,8 @@ pub struct StoreData {
     pub quota: Arc<TmpQuota>,
     /// S15: the Micro's read-only databases and this instance's open connections.
     pub sqlite: SqliteCtx,
+    /// The host descriptors (files, sockets) this instance holds, against its caps.
+    pub fds: Fds,
 }
 
 impl WasiView for StoreData {
@@ -61,7 +67,20 @@ fn tmp_fs(d: &mut StoreData) -> TmpFsView<'_> {
         ctx: d.wasi.filesystem(),
         table: &mut d.table,
     };
-    TmpFsView::new(fs, &d.quota)
+    TmpFsView::new(fs, &d.quota, &mut d.fds)
+}
+
+/// The socket hosts' view: wasmtime-wasi's sockets, the descriptor count, the policy (S14).
+fn sockets(d: &mut StoreData) -> SocketsView<'_> {
+    SocketsView {
+        sockets: WasiSocketsCtxView {
+            ctx: d.wasi.sockets(),
+            table: &mut d.table,
+        },
+        fds: &mut d.fds,
+        policy: &d.hooks.policy,
+        micro: &d.hooks.micro,
+    }
 }
 
 /// The SQLite host's view (S15).
@@ -70,5 +89,6 @@ fn sqlite(d: &mut StoreData) -> SqliteView<'_> {
         ctx: &mut d.sqlite,
         table: &mut d.table,
         deadline: d.deadline,
+        fds: &d.fds.account,
     }
 }

@@ -89,6 +89,8 @@ fn full_example_parses_to_expected_values() {
         concurrency: 100,
         sleep_after: Duration::from_secs(90),
         warm_memory: 1 << 30,
+        open_files: 256,
+        micro_open_files: 1024,
     };
     assert_eq!(api.limits, limits);
     assert_eq!(api.actions.len(), 2);
@@ -311,6 +313,24 @@ fn inline_tables_are_the_same_manifest() {
     assert_eq!(
         (m.micros[0].name.as_str(), m.micros[0].actions.len()),
         ("x", 1)
+    );
+}
+
+#[test]
+fn open_file_caps_resolve_per_micro_and_must_be_positive() {
+    let m = ok(&format!(
+        "[limits]\nopen_files = 8\nmicro_open_files = 20\n\n{BASE}\n[micro.limits]\nopen_files = 4\n"
+    ));
+    let l = &m.micros[0].limits;
+    assert_eq!((l.open_files, l.micro_open_files), (4, 20));
+    let m = ok(BASE);
+    let l = &m.micros[0].limits;
+    assert_eq!((l.open_files, l.micro_open_files), (256, 1024), "defaults");
+    fails(
+        &format!("[limits]\nopen_files = 0\n\n{BASE}"),
+        2,
+        14,
+        "`open_files` in [limits] must be between 1",
     );
 }
 

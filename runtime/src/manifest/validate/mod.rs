@@ -28,6 +28,8 @@ const LIMIT_KEYS: &[&str] = &[
     "sleep_after",
     "drive",
     "warm_memory",
+    "open_files",
+    "micro_open_files",
 ];
 const MICRO_KEYS: &[&str] = &[
     "name",
@@ -252,32 +254,33 @@ fn read_limits(cx: &mut Ctx, t: &Table) -> LimitsSection {
                     (_, Ok(b)) => out.payload = Some(b),
                 }
             }
-            "instances" | "concurrency" => match integer(v.get_ref()).map(u32::try_from) {
-                Some(Ok(n)) if n >= 1 => {
-                    if key == "instances" {
-                        out.instances = Some(n)
-                    } else {
-                        out.concurrency = Some(n)
-                    }
-                }
-                Some(_) => cx.error(
-                    at,
-                    format!("`{key}` in {what} must be between 1 and {}", u32::MAX),
-                ),
-                None if matches!(v.get_ref(), DeValue::Integer(_)) => {
-                    cx.error(
+            "instances" | "concurrency" | "open_files" | "micro_open_files" => {
+                match integer(v.get_ref()).map(u32::try_from) {
+                    Some(Ok(n)) if n >= 1 => match key {
+                        "instances" => out.instances = Some(n),
+                        "concurrency" => out.concurrency = Some(n),
+                        "open_files" => out.open_files = Some(n),
+                        _ => out.micro_open_files = Some(n),
+                    },
+                    Some(_) => cx.error(
                         at,
                         format!("`{key}` in {what} must be between 1 and {}", u32::MAX),
-                    );
-                }
-                None => cx.error(
-                    at,
-                    format!(
-                        "`{key}` in {what} must be an integer, found {}",
-                        v.get_ref().type_str()
                     ),
-                ),
-            },
+                    None if matches!(v.get_ref(), DeValue::Integer(_)) => {
+                        cx.error(
+                            at,
+                            format!("`{key}` in {what} must be between 1 and {}", u32::MAX),
+                        );
+                    }
+                    None => cx.error(
+                        at,
+                        format!(
+                            "`{key}` in {what} must be an integer, found {}",
+                            v.get_ref().type_str()
+                        ),
+                    ),
+                }
+            }
             _ => {} // reported by check_keys
         }
     }

@@ -1,6 +1,7 @@
 //! Our `wasi:filesystem/types`: wasmtime-wasi's implementation with the quota's accounting
 //! around every operation that can grow or shrink `/tmp` (see the table in the module
-//! above). Descriptors of read-only preopens (`/app`) are forwarded untouched.
+//! above). Descriptors of read-only preopens (`/app`) are forwarded untouched, except that
+//! `open-at` counts every descriptor it makes against the open-file caps (`sandbox::fds`).
 
 use std::io;
 use std::sync::Arc;
@@ -18,6 +19,7 @@ use wasmtime_wasi::runtime::spawn_blocking;
 
 use super::stream::{Mode, QuotaStream, write_counted};
 use super::{FileId, INODE_BYTES, Op, QuotaExceeded, TmpQuota};
+use crate::sandbox::fds::Fds;
 /// Replaces wasmtime-wasi's `wasi:filesystem/types` in `linker` (already holding
 /// `wasmtime_wasi::p2::add_to_linker_async`) with the quota-counting one, reaching each store
 /// through `view`. Shadowing is allowed for this call only.
@@ -38,16 +40,19 @@ impl HasData for TmpFs {
     type Data<'a> = TmpFsView<'a>;
 }
 
-/// wasmtime-wasi's file-system view of a store plus the Micro's quota.
+/// wasmtime-wasi's file-system view of a store plus the Micro's quota and the instance's
+/// descriptor count.
 pub struct TmpFsView<'a> {
     fs: WasiFilesystemCtxView<'a>,
     quota: &'a Arc<TmpQuota>,
+    fds: &'a mut Fds,
 }
 
 impl<'a> TmpFsView<'a> {
-    /// wasmtime-wasi's view `fs` of a store, counted against `quota`.
-    pub fn new(fs: WasiFilesystemCtxView<'a>, quota: &'a Arc<TmpQuota>) -> Self {
-        TmpFsView { fs, quota }
+    /// wasmtime-wasi's view `fs` of a store, counted against `quota`; every descriptor
+    /// `open-at` makes is counted in `fds`.
+    pub fn new(fs: WasiFilesystemCtxView<'a>, quota: &'a Arc<TmpQuota>, fds: &'a mut Fds) -> Self {
+        TmpFsView { fs, quota, fds }
     }
 }
 
@@ -388,6 +393,8 @@ impl HostDescriptor for TmpFsView<'_> {
         result
     }
 
+    /// Every descriptor opened is counted against the open-file caps (`quota` past them);
+    /// under `/tmp` its bytes and name against the quota, too.
     async fn open_at(
         &mut self,
         fd: Resource<Descriptor>,
@@ -396,16 +403,26 @@ impl HostDescriptor for TmpFsView<'_> {
         oflags: OpenFlags,
         flags: DescriptorFlags,
     ) -> FsResult<Resource<Descriptor>> {
-        if !self.is_tmp_dir(&fd)? {
-            return HostDescriptor::open_at(&mut self.fs, fd, path_flags, path, oflags, flags)
+        let guard = self
+            .fds
+            .take(self.fs.table)
+            .map_err(|_| FsError::from(ErrorCode::Quota))?;
+        let opened = if self.is_tmp_dir(&fd)? {
+            let op = self.quota.begin().await;
+            let result = self
+                .open_at_counted(&op, fd, path_flags, path, oflags, flags)
                 .await;
-        }
-        let op = self.quota.begin().await;
-        let result = self
-            .open_at_counted(&op, fd, path_flags, path, oflags, flags)
-            .await;
-        op.finish();
-        result
+            op.finish();
+            result
+        } else {
+            HostDescriptor::open_at(&mut self.fs, fd, path_flags, path, oflags, flags).await
+        }?;
+        let handle = match self.fs.table.get(&opened)? {
+            Descriptor::File(f) => f.file.clone(),
+            Descriptor::Dir(d) => d.dir.clone(),
+        };
+        self.fds.hold_file(&handle, guard);
+        Ok(opened)
     }
 
     fn drop(&mut self, fd: Resource<Descriptor>) -> wasmtime::Result<()> {

@@ -3,7 +3,8 @@
 //!
 //! Owns the path rules (a database is a regular file inside the Micro's code dir, named
 //! relative to `/app` or absolutely under it; `..`, other absolute paths and symlinks out are
-//! refused), the per-instance connection cap, and running SQLite off the executor with the
+//! refused), the per-instance connection cap (each connection also counts as an open file,
+//! `super::fds`), and running SQLite off the executor with the
 //! invocation's deadline and the Micro's memory limit as bounds (see `db`). A query is
 //! interrupted a little before the deadline ([`reserve`]) so the guest gets `timeout` and can
 //! still answer; a guest that keeps going is stopped at the deadline as ever (S5).
@@ -23,13 +24,15 @@ use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 use wasmtime_wasi::runtime::spawn_blocking;
 
 use super::bindings::micro::space::sqlite::{self as wit, Error, Rows, Value};
+use super::fds::{FdAccount, FdGuard};
 
 /// Open connections one instance may hold at once; each holds a page cache on the host.
 pub const MAX_CONNECTIONS: usize = 16;
 
-/// An open database: the guest's `connection` resource.
+/// An open database: the guest's `connection` resource, counted as one open file.
 pub struct Connection {
     db: Arc<Mutex<rusqlite::Connection>>,
+    _fd: FdGuard,
 }
 
 /// What one instance's SQLite calls need from its Micro.
@@ -67,6 +70,8 @@ pub struct SqliteView<'a> {
     pub ctx: &'a mut SqliteCtx,
     pub table: &'a mut ResourceTable,
     pub deadline: Instant,
+    /// The instance's open-file count (each connection holds the database file open).
+    pub fds: &'a FdAccount,
 }
 
 /// The [`HasData`] marker of the SQLite host.
@@ -131,6 +136,10 @@ impl wit::HostConnection for SqliteView<'_> {
                 "an instance may hold at most {MAX_CONNECTIONS} open databases"
             ))));
         }
+        let fd = match self.fds.take() {
+            Ok(fd) => fd,
+            Err(limit) => return Ok(Err(Error::TooLarge(limit.to_string()))),
+        };
         let file = match resolve(&self.ctx.code_dir, &path) {
             Ok(file) => file,
             Err(e) => return Ok(Err(e)),
@@ -143,6 +152,7 @@ impl wit::HostConnection for SqliteView<'_> {
         };
         let conn = Connection {
             db: Arc::new(Mutex::new(db)),
+            _fd: fd,
         };
         let handle = self.table.push(conn)?;
         self.ctx.open += 1;

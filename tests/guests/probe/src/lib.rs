@@ -7,6 +7,7 @@
 mod actions;
 mod basic;
 mod deta;
+mod fds;
 mod files;
 mod hostile;
 mod outbound;
@@ -39,6 +40,7 @@ fn route(path: &str) -> Option<Handler> {
         // Outbound traffic (S14).
         "/fetch" => outbound::fetch,
         "/connect" => outbound::connect,
+        "/lookup" => fds::lookup,
         "/counter" => basic::counter,
         "/status" => basic::status,
         "/no-response" => basic::no_response,
@@ -62,6 +64,9 @@ fn route(path: &str) -> Option<Handler> {
         "/big-response" => hostile::big_response,
         "/forever" => hostile::forever,
         "/spin-stdout" => hostile::spin_stdout,
+        // Host file descriptors held by a warm instance.
+        "/hoard" => fds::hoard,
+        "/unhoard" => fds::unhoard,
         // File system.
         "/write" => files::write,
         "/append" => files::append,

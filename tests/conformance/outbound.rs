@@ -134,3 +134,23 @@ async fn s14_a_raw_socket_name_lookup_not_on_the_list_is_denied_before_any_looku
         srv.stderr()
     );
 }
+
+/// The data hosts answer in process; when the data service refuses a request before reading
+/// all of its body (here the Drive cap, 1 MB, under a 4 MB upload), the guest still writing
+/// it finishes its writes and reads the 413, instead of failing mid-write (which makes
+/// componentize-js abort the whole Micro).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_data_call_refused_mid_body_reaches_the_guest_as_its_answer() {
+    let app = probe_app("drive = \"1MB\"\npayload = \"8MB\"\ntimeout = \"5s\"", "");
+    let srv = app.serve(&[]);
+    let r = srv
+        .post("/deta/drive/d/files?name=big", vec![7u8; 4 << 20])
+        .await;
+    assert_eq!(r.status, 413, "{}", r.text());
+    assert!(r.text().contains("1000000"), "{}", r.text());
+    // Nothing was kept, and the Micro serves on.
+    let r = srv.get("/deta/drive/d/files").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["names"], serde_json::json!([]), "{}", r.text());
+    assert_eq!(srv.get("/counter").await.status, 200);
+}

@@ -22,7 +22,9 @@
 //! changes between the two (DNS rebinding) is a known gap; an allow-list closes it.
 
 use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use anyhow::Result;
 use http_body_util::BodyExt;
@@ -308,10 +310,13 @@ impl WasiHttpHooks for OutboundHooks {
             if let Some(data) = data
                 && let Some(api) = data_api(uri.host().unwrap_or_default(), uri.path())
             {
-                let response = data.handle(api, request).await.map(|body| {
-                    body.map_err(|e| HttpError::InternalError(Some(e.to_string())))
-                        .boxed_unsync()
-                });
+                let response = data
+                    .handle(api, request.map(DrainOnDrop::new))
+                    .await
+                    .map(|body| {
+                        body.map_err(|e| HttpError::InternalError(Some(e.to_string())))
+                            .boxed_unsync()
+                    });
                 let done = Box::new(async { Ok(()) });
                 return Ok((
                     response,
@@ -348,6 +353,59 @@ impl WasiHttpHooks for OutboundHooks {
                 Box::new(io) as Box<dyn Future<Output = Result<(), HttpError>> + Send>,
             ))
         })
+    }
+}
+
+/// A guest's request body on its way to the data service. When the service answers before
+/// reading all of it (a 413 at the Drive cap or the request size limit), the rest is read and
+/// discarded instead of dropped: the guest still writing it then finishes its writes and reads
+/// the answer, where a dropped body fails its next write (componentize-js aborts the whole
+/// Micro on that). The guest's timeout bounds how long it can keep writing.
+struct DrainOnDrop(Option<WasiBody>);
+
+impl DrainOnDrop {
+    fn new(body: WasiBody) -> Self {
+        DrainOnDrop(Some(body))
+    }
+}
+
+impl http_body::Body for DrainOnDrop {
+    type Data = bytes::Bytes;
+    type Error = <WasiBody as http_body::Body>::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        match self.0.as_mut() {
+            Some(body) => Pin::new(body).poll_frame(cx),
+            None => Poll::Ready(None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.0.as_ref().is_none_or(http_body::Body::is_end_stream)
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.0.as_ref().map_or_else(
+            || http_body::SizeHint::with_exact(0),
+            http_body::Body::size_hint,
+        )
+    }
+}
+
+impl Drop for DrainOnDrop {
+    fn drop(&mut self) {
+        let Some(mut body) = self.0.take() else {
+            return;
+        };
+        if http_body::Body::is_end_stream(&body) {
+            return;
+        }
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move { while let Some(Ok(_)) = body.frame().await {} });
+        }
     }
 }
 

@@ -187,11 +187,13 @@ def serve(app, scope_: dict, body: bytes, sink) -> None:
 
 
 def _inline_threads():
-    """Makes `anyio.to_thread.run_sync` call its function in place (no threads in WASI)."""
+    """Makes `anyio.to_thread.run_sync` call its function in place (no threads in WASI), and
+    loads all of anyio now (it imports its backend lazily, which a component cannot)."""
     try:
         import anyio.to_thread
     except ImportError:
         return
+    space_wsgi.preload("anyio")
 
     async def run_sync(func, *args, abandon_on_cancel=False, cancellable=None, limiter=None):
         return func(*args)
@@ -211,6 +213,7 @@ def export(app):
             try:
                 method, target, headers, body = space_wsgi._read_request(request)
                 scope_ = scope(method, target, headers)
+                sink.head_request = scope_["method"] == "HEAD"
             except Exception:
                 traceback.print_exc(file=sys.stderr)
                 sink.start(400, [("content-type", "text/plain")], 12)

@@ -56,7 +56,7 @@ try:  # the wasi:http bindings exist inside a componentize-py build, not under p
 except ImportError:
     _exports = None
 
-__all__ = ["ACTIONS_PATH", "HAVE_WASI", "environ", "export", "serve"]
+__all__ = ["ACTIONS_PATH", "HAVE_WASI", "environ", "export", "preload", "serve"]
 
 HAVE_WASI = _exports is not None  # False under plain python3 (the unit tests)
 
@@ -242,6 +242,41 @@ def _check_head(status, headers):
     return int(status[:3]), kept
 
 
+# --- build time -------------------------------------------------------------------------
+
+
+def preload(*packages: str) -> list:
+    """Imports every submodule of each named package, now. Call it at module level.
+
+    componentize-py puts into the component only the modules imported while it builds (when
+    it runs the module level of your app and snapshots it): a module that a library imports
+    later, inside a function (anyio loads its backend so, Starlette its form parser), is then
+    missing at run time (`ModuleNotFoundError`). A submodule that fails to import (an
+    optional dependency that is not installed) is skipped. Returns the names imported."""
+    import importlib
+    import pkgutil
+
+    loaded = []
+    for name in packages:
+        package = importlib.import_module(name)
+        loaded.append(name)
+        for info in pkgutil.walk_packages(getattr(package, "__path__", []), name + ".", onerror=lambda _: None):
+            try:
+                importlib.import_module(info.name)
+                loaded.append(info.name)
+            except Exception:  # an optional dependency missing: it would fail at run time too
+                pass
+    return loaded
+
+
+# Codecs that the standard library finds by name at first use (Werkzeug encodes host names
+# with "idna"): looked up now, at build time, so they are in the component.
+for _codec in ("idna", "punycode", "ascii", "latin-1", "utf-8-sig", "unicode-escape", "raw-unicode-escape"):
+    import codecs as _codecs
+
+    _codecs.lookup(_codec)
+
+
 # --- wasi:http glue --------------------------------------------------------------------
 
 
@@ -256,6 +291,7 @@ def export(app):
             sink = _WasiSink(response_out)
             try:
                 env = environ(*_read_request(request))
+                sink.head_request = env["REQUEST_METHOD"] == "HEAD"
             except Exception:
                 traceback.print_exc(file=sys.stderr)
                 sink.start(400, [("content-type", "text/plain")], 12)
@@ -296,6 +332,7 @@ class _WasiSink:
     def __init__(self, response_out):
         self.response_out = response_out
         self.body = self.stream = None
+        self.head_request = False  # HEAD: a Content-Length with no body is what is expected
 
     def start(self, status, headers, length):
         fields = [(n.lower(), v.encode("latin-1")) for n, v in headers]
@@ -313,7 +350,11 @@ class _WasiSink:
 
     def finish(self):
         self.stream.__exit__(None, None, None)
-        _http.OutgoingBody.finish(self.body, None)
+        try:
+            _http.OutgoingBody.finish(self.body, None)
+        except Err as e:  # the body's size differs from its Content-Length
+            if not (self.head_request and isinstance(e.value, _http.ErrorCode_HttpResponseBodySize)):
+                print(f"space_wsgi: the response body does not match its head: {e.value}", file=sys.stderr)
 
     def abort(self):
         """Drops the body unfinished: the runtime sees the response end in an error."""

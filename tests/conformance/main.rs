@@ -10,6 +10,7 @@ mod connections;
 mod dashboard;
 mod data;
 mod examples;
+mod flask;
 mod harness;
 mod http_rules;
 mod import;

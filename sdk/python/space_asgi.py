@@ -30,8 +30,12 @@ Drive requests). Each request runs `run_until_complete` on a new loop.
 **Threads.** `anyio.to_thread.run_sync`, which Starlette uses for plain `def` endpoints and
 background tasks, would start a thread; `export` replaces it (when anyio is present) with a
 call made in place, which is what one request per instance allows. `FileResponse` and
-`StaticFiles` also go through it, and so work. Packages with native code (pydantic-core, so
-FastAPI) cannot be bundled: see README.md.
+`StaticFiles` also go through it, and so work.
+
+**ssl and lazy imports.** componentize-py's CPython has no `_ssl` and keeps only the modules
+imported at build time; anyio imports `ssl` at module level and its backend lazily. `export`
+installs a stand-in `ssl` (its classes raise when used) and imports all of anyio at build
+time. Packages with native code (pydantic-core, so FastAPI) cannot be bundled: see README.md.
 """
 
 import asyncio
@@ -186,9 +190,43 @@ def serve(app, scope_: dict, body: bytes, sink) -> None:
 # --- wasi:http glue --------------------------------------------------------------------
 
 
+def _ssl_stand_in():
+    """Installs a stand-in `ssl` module when the real one cannot load (componentize-py's
+    CPython has no `_ssl`). anyio imports `ssl` at module level, only to name its types; with
+    the stand-in it loads, and any use of TLS through it raises. A component makes outbound
+    HTTPS requests through wasi:http, which needs no `ssl`."""
+    try:
+        import ssl  # noqa: F401
+        return
+    except ImportError:
+        pass
+    import enum
+    import types
+
+    def unavailable(*_args, **_kwargs):
+        raise RuntimeError("ssl is not available in a component (use wasi:http for HTTPS)")
+
+    class SSLError(OSError):
+        pass
+
+    stand_in = types.ModuleType("ssl", "A stand-in: componentize-py's CPython has no _ssl.")
+    stand_in.SSLError = SSLError
+    for name in ("SSLEOFError", "SSLWantReadError", "SSLWantWriteError", "SSLSyscallError",
+                 "SSLZeroReturnError", "CertificateError", "SSLCertVerificationError"):
+        setattr(stand_in, name, type(name, (SSLError,), {}))
+    for name in ("SSLContext", "SSLObject", "SSLSocket", "MemoryBIO", "SSLSession"):
+        setattr(stand_in, name, type(name, (), {"__init__": unavailable}))
+    stand_in.Purpose = enum.Enum("Purpose", ["SERVER_AUTH", "CLIENT_AUTH"])
+    stand_in.create_default_context = unavailable
+    stand_in.OP_IGNORE_UNEXPECTED_EOF = 0
+    stand_in.HAS_ALPN = False
+    sys.modules["ssl"] = stand_in
+
+
 def _inline_threads():
     """Makes `anyio.to_thread.run_sync` call its function in place (no threads in WASI), and
     loads all of anyio now (it imports its backend lazily, which a component cannot)."""
+    _ssl_stand_in()
     try:
         import anyio.to_thread
     except ImportError:

@@ -171,9 +171,12 @@ async def _serve(app, scope_: dict, body: bytes, sink) -> None:
             raise RuntimeError("the application returned before its last body chunk")
     except Exception:
         traceback.print_exc(file=sys.stderr)
-        if started:
-            finished.set()
-            sink.abort()
+        if started:  # Starlette sends its 500 page, then raises: a complete body is kept
+            if not finished.is_set():
+                finished.set()
+                sink.abort()
+                return
+            sink.finish()
             return
         text = b"Internal Server Error\n"
         sink.start(500, [("content-type", "text/plain; charset=utf-8")], len(text))

@@ -3,6 +3,7 @@
 //! One file per spec section; tests are named after the rule they show.
 
 mod actions;
+mod asgi;
 mod auth;
 mod cdp;
 mod cli;

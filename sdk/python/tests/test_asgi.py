@@ -121,6 +121,16 @@ class ServeTest(unittest.TestCase):
         self.assertTrue(sink.aborted)
         self.assertIn("ValueError: late", err)
 
+    def test_an_exception_after_a_complete_response_keeps_it(self):
+        async def app(scope, receive, send):  # what Starlette's ServerErrorMiddleware does
+            await send({"type": "http.response.start", "status": 500, "headers": []})
+            await send({"type": "http.response.body", "body": b"error page"})
+            raise ValueError("re-raised for the server's log")
+
+        sink, err = run(app)
+        self.assertEqual((sink.status, sink.body, sink.finished), (500, b"error page", True))
+        self.assertIn("ValueError: re-raised", err)
+
     def test_no_response_is_a_500(self):
         async def app(scope, receive, send):
             pass

@@ -42,6 +42,7 @@ componentize-py build only, so the environ and response logic (`environ`, `serve
 under plain python3: `python3 -m unittest discover -s sdk/python/tests`.
 """
 
+import codecs
 import io
 import os
 import sys
@@ -272,9 +273,7 @@ def preload(*packages: str) -> list:
 # Codecs that the standard library finds by name at first use (Werkzeug encodes host names
 # with "idna"): looked up now, at build time, so they are in the component.
 for _codec in ("idna", "punycode", "ascii", "latin-1", "utf-8-sig", "unicode-escape", "raw-unicode-escape"):
-    import codecs as _codecs
-
-    _codecs.lookup(_codec)
+    codecs.lookup(_codec)
 
 
 # --- wasi:http glue --------------------------------------------------------------------

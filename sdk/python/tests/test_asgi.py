@@ -144,6 +144,28 @@ class ServeTest(unittest.TestCase):
             space_asgi.export(echo)
 
 
+class SslStandInTest(unittest.TestCase):
+    def test_a_stand_in_only_where_ssl_cannot_load(self):
+        real = sys.modules.get("ssl")
+        space_asgi._ssl_stand_in()
+        self.assertIs(sys.modules.get("ssl"), real, "a working ssl is left alone")
+        sys.modules["ssl"] = None  # `import ssl` now raises ImportError, as in a component
+        try:
+            space_asgi._ssl_stand_in()
+            import ssl
+
+            self.assertIn("stand-in", ssl.__doc__)
+            self.assertTrue(issubclass(ssl.SSLEOFError, ssl.SSLError))
+            self.assertTrue(issubclass(ssl.SSLError, OSError))
+            self.assertEqual(ssl.Purpose.SERVER_AUTH.name, "SERVER_AUTH")
+            with self.assertRaisesRegex(RuntimeError, "not available in a component"):
+                ssl.SSLContext()
+            with self.assertRaises(RuntimeError):
+                ssl.create_default_context()
+        finally:
+            sys.modules["ssl"] = real
+
+
 @unittest.skipUnless(starlette, "Starlette is not installed (pip install starlette to run this case)")
 class StarletteTest(unittest.TestCase):
     def test_async_and_sync_endpoints_streaming_and_background_tasks(self):

@@ -318,6 +318,13 @@ class ServeTest(unittest.TestCase):
         with self.assertRaises(RuntimeError):
             space_wsgi.export(echo_app)
 
+    def test_preload_imports_every_submodule(self):
+        sys.modules.pop("xmlrpc.server", None)
+        loaded = space_wsgi.preload("xmlrpc")
+        self.assertEqual(loaded[0], "xmlrpc")
+        self.assertIn("xmlrpc.server", loaded)
+        self.assertIn("xmlrpc.server", sys.modules)
+
 
 @unittest.skipUnless(flask, "Flask is not installed (pip install flask to run this case)")
 class FlaskTest(unittest.TestCase):

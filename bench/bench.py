@@ -188,7 +188,8 @@ def flask(args):
         if not Path(tool).exists():
             sys.exit(f"{tool} is missing (build it, or pass --bin / --wasmtime)")
     report = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {os.cpu_count()} cores",
-              "rounds": args.rounds, "duration_s": args.duration, "micro_wasm": str(MICRO_WASM)}
+              "rounds": args.rounds, "duration_s": args.duration,
+              "micro_wasm": os.path.relpath(MICRO_WASM, ROOT)}
     tmp = Path(tempfile.mkdtemp(prefix="mw-bench-flask-"))
     log(f"== Flask hello ({component.stat().st_size / 1e6:.1f} MB component)")
     mw = micro_wasm(write_single(tmp / "flask", component), ready="/hello")

@@ -5,11 +5,18 @@ raw figures to bench/results/latest.json.
 
 Usage (from the repo root):  python3 bench/bench.py [--rounds 3] [--duration 8] [--quick]
                              python3 bench/bench.py --polyglot [--rounds 3] [--duration 8]
+                             python3 bench/bench.py --flask [--rounds 3] [--duration 8]
 
 --polyglot compares only the Python and JavaScript hello Micros (componentize-py and
 componentize-js builds of guest-examples/polyglot/{python,js}/hello.py|js) under micro-wasm
 (warm reuse) and `wasmtime serve` (an instance per request). Build them first with
 `micro-wasm build guest-examples/polyglot/app.toml`; results go to bench/results/polyglot.json.
+
+--flask compares the Flask example's hello route (`GET /hello` of guest-examples/flask's
+backend component, Flask behind the SDK's WSGI adapter) the same way; it builds that component
+with `micro-wasm build guest-examples/flask/app.toml` unless --no-build. Results go to
+bench/results/flask.json. `--bin PATH` runs another micro-wasm binary (e.g. a debug build, with
+--no-build) and `--wasmtime PATH` another wasmtime 48.
 
 Needs: wrk (Debian package `wrk`), the wasm32-wasip2 target. Installs `wasmtime` 48.0.8 with
 `cargo install wasmtime-cli --locked` into bench/.cache/ when missing. Linux only (reads
@@ -65,13 +72,17 @@ def free_port():
 class Server:
     """A server process; `addr` is host:port once it answers."""
 
-    def __init__(self, name, cmd, port, cwd=None, env=None):
+    def __init__(self, name, cmd, port, cwd=None, env=None, ready="/"):
         self.name = name
         self.addr = f"127.0.0.1:{port}"
         self.started = time.perf_counter()
         self.proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                      env=None if env is None else {**os.environ, **env})
-        wait_ok(self.addr, "/", timeout=300)
+        try:
+            wait_ok(self.addr, ready, timeout=300)
+        except RuntimeError:
+            self.stop()
+            raise
 
     def rss_kib(self):
         for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
@@ -164,15 +175,72 @@ def polyglot(args):
     print("\n".join(lines))
 
 
-def micro_wasm(app_toml, name="micro-wasm", env=None):
+def flask(args):
+    """The Flask example's hello route: micro-wasm vs wasmtime serve on the same component."""
+    app = ROOT / "guest-examples" / "flask"
+    component = app / ".build" / "backend.wasm"
+    if not args.no_build:
+        build()
+        run([MICRO_WASM, "build", app / "app.toml"])
+    if not component.exists():
+        sys.exit(f"{component} is missing: run `micro-wasm build guest-examples/flask/app.toml`")
+    for tool in (MICRO_WASM, WASMTIME):
+        if not Path(tool).exists():
+            sys.exit(f"{tool} is missing (build it, or pass --bin / --wasmtime)")
+    report = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+              "rounds": args.rounds, "duration_s": args.duration,
+              "micro_wasm": os.path.relpath(MICRO_WASM, ROOT)}
+    tmp = Path(tempfile.mkdtemp(prefix="mw-bench-flask-"))
+    log(f"== Flask hello ({component.stat().st_size / 1e6:.1f} MB component)")
+    mw = micro_wasm(write_single(tmp / "flask", component), ready="/hello")
+    try:
+        wt = wasmtime_serve(component, ready="/hello")
+    except BaseException:
+        mw.stop()
+        raise
+    try:
+        for s in (mw, wt):  # the same answer from both, or the comparison means nothing
+            body = fetch(s.addr, "/hello")
+            if body != b"Hello from Flask!":
+                sys.exit(f"{s.name} answered {body!r} to GET /hello")
+        report["flask"] = load_scenario([mw, wt], lambda s: "/hello", args.duration, args.rounds)
+    finally:
+        mw.stop()
+        wt.stop()
+    out = ROOT / "bench" / "results"
+    out.mkdir(exist_ok=True)
+    (out / "flask.json").write_text(json.dumps(report, indent=2))
+    a, b = report["flask"]["micro-wasm"], report["flask"]["wasmtime serve"]
+    print("\n".join([
+        f"Measured {report['date']} on {report['machine']}; `python3 bench/bench.py --flask` "
+        f"(wrk -t1 -c32 -d{args.duration}s, median of {args.rounds} interleaved rounds).", "",
+        "| Flask hello (`GET /hello`) | micro-wasm | wasmtime serve | micro-wasm / wasmtime serve |",
+        "|---|---|---|---|",
+        f"| req/s | {a['rps']:.0f} | {b['rps']:.0f} | {a['rps'] / b['rps']:.1f}x |",
+        f"| p50 / p99 ms | {a['p50_ms']:.2f} / {a['p99_ms']:.2f} | {b['p50_ms']:.2f} / {b['p99_ms']:.2f} | |",
+        f"| non-2xx responses | {a['non_2xx']:.0f} | {b['non_2xx']:.0f} | |",
+    ]))
+
+
+def fetch(addr, path):
+    host, port = addr.split(":")
+    c = http.client.HTTPConnection(host, int(port), timeout=30)
+    try:
+        c.request("GET", path)
+        return c.getresponse().read()
+    finally:
+        c.close()
+
+
+def micro_wasm(app_toml, name="micro-wasm", env=None, ready="/"):
     port = free_port()
-    return Server(name, [MICRO_WASM, "run", app_toml, "--listen", f"127.0.0.1:{port}"], port, env=env)
+    return Server(name, [MICRO_WASM, "run", app_toml, "--listen", f"127.0.0.1:{port}"], port, env=env, ready=ready)
 
 
-def wasmtime_serve(component):
+def wasmtime_serve(component, ready="/"):
     port = free_port()
     return Server("wasmtime serve", [WASMTIME, "serve", "-Scli", "--addr", f"127.0.0.1:{port}",
-                                     "--env", "DETA_SPACE_APP_MICRO_NAME=hello", component], port)
+                                     "--env", "DETA_SPACE_APP_MICRO_NAME=hello", component], port, ready=ready)
 
 
 def native():
@@ -260,15 +328,25 @@ def status(addr):
 
 
 def main():
+    global MICRO_WASM, WASMTIME
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--duration", type=int, default=8)
     ap.add_argument("--quick", action="store_true", help="1 round of 2 s, fewer samples")
     ap.add_argument("--no-build", action="store_true")
     ap.add_argument("--polyglot", action="store_true", help="only the Python and JavaScript hello Micros")
+    ap.add_argument("--flask", action="store_true", help="only the Flask example's hello route")
+    ap.add_argument("--bin", type=Path, help="the micro-wasm binary (default: target/release/micro-wasm)")
+    ap.add_argument("--wasmtime", type=Path, help=f"the wasmtime binary (default: {WASMTIME.relative_to(ROOT)})")
     args = ap.parse_args()
+    MICRO_WASM = (args.bin or MICRO_WASM).resolve()
+    WASMTIME = (args.wasmtime or WASMTIME).resolve()
     if args.polyglot:
         return polyglot(args)
+    if args.flask:
+        if args.quick:
+            args.rounds, args.duration = 1, 2
+        return flask(args)
     if args.quick:
         args.rounds, args.duration = 1, 2
     samples = 30 if args.quick else 200

@@ -3,6 +3,7 @@
 //! One file per spec section; tests are named after the rule they show.
 
 mod actions;
+mod asgi;
 mod auth;
 mod cdp;
 mod cli;
@@ -11,6 +12,7 @@ mod dashboard;
 mod data;
 mod examples;
 mod fds;
+mod flask;
 mod harness;
 mod http2;
 mod http_rules;

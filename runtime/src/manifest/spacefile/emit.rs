@@ -194,11 +194,14 @@ fn engine(o: &mut Out, m: &Micro, src: &str, wasm: &str) {
                 who,
                 &format!(
                     "engine {} becomes a componentize-py build of {module}.py. The app must be \
-                     served through the Python SDK (sdk/python): wrap the WSGI/ASGI app with the \
-                     SDK's adapter, or write it on `space.App`, and export the handler; copy \
-                     the SDK's space.py beside {module}.py and the repo's wit/ beside app.toml \
-                     (`micro-wasm new x --lang python` shows both). Packages must be pure Python (or WASI builds) and \
-                     importable when componentize-py runs.",
+                     served through the Python SDK (sdk/python): end {module}.py with \
+                     `IncomingHandler = space_wsgi.export(app)` for a WSGI app (Flask, Bottle) \
+                     or `space_asgi.export(app)` for an ASGI one (Starlette), or write it on \
+                     `space.App`; copy those modules (and deta.py for Base and Drive) where \
+                     componentize-py finds them (`-p`) and the repo's wit/ beside app.toml. \
+                     Packages must be pure Python (or WASI builds; FastAPI's pydantic-core is \
+                     neither): pip install them outside {src} and add that dir with `-p` \
+                     (README.md, \"Moving a Space app\", walks a Flask app through).",
                     m.engine
                 ),
             );
@@ -227,13 +230,19 @@ fn engine(o: &mut Out, m: &Micro, src: &str, wasm: &str) {
         }
         "static" | "react" | "svelte" | "vue" => {
             let serve = m.serve.as_deref().unwrap_or(".");
+            let files = match serve.trim_start_matches("./").trim_end_matches('/') {
+                "" | "." => src.to_string(),
+                sub => format!("{src}/{sub}"),
+            };
             o.attention(
                 who,
                 &format!(
-                    "engine {} served the files of {} as they are; micro-wasm has no static-file \
-                     Micro yet. Build a small component that answers with those files (they can \
-                     live in {src}, which it reads at /app) and set `build`, or serve them from \
-                     a web server or CDN in front of micro-wasm and remove this micro.",
+                    "engine {} served the files of {} as they are; serve them with the Python \
+                     SDK's static-file Micro: set `src` to {files} (read at /app) and `build` \
+                     to a componentize-py build of sdk/python/space_static.py (`componentize \
+                     space_static -p <dir of the SDK>`), with its `component` outside {files} \
+                     so it is not served too; or serve them from a web server or CDN in front \
+                     of micro-wasm and remove this micro.",
                     m.engine,
                     quote(serve)
                 ),

@@ -48,7 +48,11 @@ fn a_single_python_micro_is_the_primary_built_by_componentize_py() {
     let build = api.build.as_deref().unwrap();
     assert!(build.contains("componentize main -o api.wasm"), "{build}");
     assert!(build.contains("-d ../wit"), "{build}");
-    assert!(i.attention.iter().any(|a| a.contains("WSGI/ASGI")));
+    assert!(
+        i.attention
+            .iter()
+            .any(|a| a.contains("space_wsgi.export(app)"))
+    );
     assert!(i.attention.iter().any(|a| a.contains("owner's login")));
     assert!(i.app_toml.contains("# needs your attention: "));
 }
@@ -79,7 +83,7 @@ fn paths_public_and_public_routes_map_one_to_one() {
     assert_eq!(api.build.as_deref(), Some("node build.mjs"));
     let i = ok(y);
     assert!(i.app_toml.contains("# Spacefile name: \"API\""));
-    assert!(i.attention.iter().any(|a| a.contains("static-file")));
+    assert!(i.attention.iter().any(|a| a.contains("space_static")));
 }
 
 #[test]

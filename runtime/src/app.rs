@@ -19,6 +19,7 @@ use crate::keys::DataKeys;
 use crate::manifest::Manifest;
 use crate::micro::Micro;
 use crate::micro::warm::WarmBudget;
+use crate::pg::Pg;
 use crate::sandbox::MicroSandbox;
 use crate::sandbox::env::{self, Override, Presets};
 use crate::sandbox::fs::{self, TmpDir};
@@ -37,6 +38,20 @@ pub struct Options {
     /// Where the Micros' `/tmp` dirs live; default `<state>/tmp`. `trigger` uses a private
     /// one so it never touches the `/tmp` of a `run` serving from the same state dir.
     pub tmp_root: Option<PathBuf>,
+    /// The PostgreSQL store's URL (`--store`, else `MICRO_WASM_STORE`, else `[app] store`);
+    /// `None` keeps keys and data embedded in the state dir. See [`store_url`].
+    pub store: Option<String>,
+}
+
+/// The store URL for `manifest`: `flag`, else a non-empty `MICRO_WASM_STORE`, else
+/// `[app] store`.
+pub fn store_url(manifest: &Manifest, flag: Option<String>) -> Option<String> {
+    flag.or_else(|| {
+        std::env::var("MICRO_WASM_STORE")
+            .ok()
+            .filter(|s| !s.is_empty())
+    })
+    .or_else(|| manifest.app.store.clone())
 }
 
 /// The app, ready to serve.
@@ -155,9 +170,31 @@ fn app_state_name(app: &str, app_dir: &Path) -> String {
     format!("{name}-{hex}")
 }
 
-/// The app's Data Keys (made on first use) and its data service, from `state_dir`.
-pub fn open_data(manifest: &Manifest, state_dir: &Path) -> Result<(DataKeys, DataService)> {
+/// The app's Data Keys (made on first use) and its data service: in the PostgreSQL database
+/// at `store` (connected and migrated here; the app is known there by its name), else in
+/// `state_dir`.
+pub async fn open_data(
+    manifest: &Manifest,
+    state_dir: &Path,
+    store: Option<&str>,
+) -> Result<(DataKeys, DataService)> {
     let names: Vec<&str> = manifest.micros.iter().map(|m| m.name.as_str()).collect();
+    if let Some(url) = store {
+        let pg = Pg::connect(url).await?;
+        let keys = DataKeys::load_or_create_pg(&pg, &manifest.app.name, &names).await?;
+        let shown = pg.shown().to_owned();
+        let data = DataService::open_postgres(
+            pg,
+            &keys.app_id,
+            &keys.app_id,
+            keys.project_keys(),
+            manifest.drive_cap,
+        )
+        .await
+        .with_context(|| format!("opening the app's data in {shown}"))?;
+        tracing::info!(store = %shown, "data in PostgreSQL");
+        return Ok((keys, data));
+    }
     let keys = DataKeys::load_or_create(state_dir, &names)?;
     let dir = state_dir.join("data");
     let data =
@@ -169,7 +206,11 @@ pub fn open_data(manifest: &Manifest, state_dir: &Path) -> Result<(DataKeys, Dat
 impl App {
     /// Loads everything `manifest` names. `listen` is the bound address (its port is `PORT`,
     /// and it is the hostname when `[app] hostname` is unset).
-    pub fn load(manifest: &Manifest, opts: &Options, listen: std::net::SocketAddr) -> Result<App> {
+    pub async fn load(
+        manifest: &Manifest,
+        opts: &Options,
+        listen: std::net::SocketAddr,
+    ) -> Result<App> {
         let state_dir = state_dir(manifest, opts)?;
         tracing::info!(state_dir = %state_dir.display(), "state dir");
         fs::create_private_dir(&state_dir).context("state dir")?;
@@ -188,7 +229,7 @@ impl App {
             fs::check_sizes(&m.name, &m.src, &m.component)?;
         }
         let names: Vec<String> = manifest.micros.iter().map(|m| m.name.clone()).collect();
-        let (keys, data) = open_data(manifest, &state_dir)?;
+        let (keys, data) = open_data(manifest, &state_dir, opts.store.as_deref()).await?;
         let data = Arc::new(data);
         let logs = AppLogs::open(&state_dir.join("logs"), &names)?;
         let limits: Vec<_> = manifest.micros.iter().map(|m| m.limits.clone()).collect();

@@ -29,6 +29,10 @@ pub struct RunArgs {
     state_dir: Option<PathBuf>,
     #[command(flatten)]
     env: EnvArgs,
+    /// Keep keys and data in this PostgreSQL database (postgres://user@host/db), shared by
+    /// every node serving the app; default MICRO_WASM_STORE, then [app] store, else embedded
+    #[arg(long, value_name = "URL")]
+    store: Option<String>,
     /// Peer address or CIDR whose X-Forwarded-For is trusted (repeatable)
     #[arg(long = "trusted-proxy", value_name = "CIDR")]
     trusted_proxy: Vec<String>,
@@ -67,6 +71,7 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
         state_dir: args.state_dir,
         env,
         tmp_root: None,
+        store: crate::app::store_url(&manifest, args.store),
     };
     let state_dir =
         crate::app::state_dir(&manifest, &opts).map_err(|e| Failure::Usage(format!("{e:#}")))?;
@@ -80,7 +85,7 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
             .with_context(|| format!("cannot listen on {}", args.listen))?;
         let addr = listener.local_addr()?;
         let door = Arc::new(FrontDoor::new(&manifest, &state_dir, trusted)?);
-        let app = Arc::new(App::load(&manifest, &opts, addr)?);
+        let app = Arc::new(App::load(&manifest, &opts, addr).await?);
         // Before the announcement: a change saved once the app is up is a change.
         let watcher = args
             .watch

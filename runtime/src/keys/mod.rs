@@ -1,5 +1,6 @@
 //! What an app keeps secret, in its state dir: the Data Keys each Micro gets as
-//! `DETA_PROJECT_KEY` ([`data`], S4) and the API keys that guard the app with
+//! `DETA_PROJECT_KEY` ([`data`], S4; in PostgreSQL when the app runs on several nodes,
+//! [`data_pg`]) and the API keys that guard the app with
 //! `auth = "api-key"` ([`api`], SPEC §4). Both files go through one atomic, owner-only
 //! writer ([`file`]).
 //!
@@ -7,6 +8,7 @@
 
 pub mod api;
 pub mod data;
+pub mod data_pg;
 mod file;
 
 pub use api::ApiKeys;

@@ -6,7 +6,7 @@
 #   bash tests/pg.sh stop "$MICRO_WASM_TEST_PG_DIR"
 #
 # `start` installs PostgreSQL from Debian's packages when initdb is missing, makes a cluster in
-# a new temp dir (trust authentication: it only listens on a unix socket in that dir and on
+# a new temp dir (an ICU default collation; trust authentication: it only listens on a unix socket in that dir and on
 # 127.0.0.1, on a free port), starts it, creates the database `micro_wasm_test` and prints:
 #   export MICRO_WASM_TEST_PG=postgres://micro_wasm@127.0.0.1:PORT/micro_wasm_test
 #   export MICRO_WASM_TEST_PG_DIR=/tmp/micro-wasm-pg.XXXXXX
@@ -60,8 +60,10 @@ start() {
         as=(runuser -u postgres --)
     fi
     port=$(free_port)
-    "${as[@]}" "$bin/initdb" -D "$dir/data" -U micro_wasm -A trust -E UTF8 --locale=C \
-        --no-sync >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; exit 1; }
+    # A default collation that is not byte order (ICU's root locale: 'a' < 'B' < 'b'), as on
+    # most real servers, so the tests catch any ordering that forgets COLLATE "C".
+    "${as[@]}" "$bin/initdb" -D "$dir/data" -U micro_wasm -A trust -E UTF8 --locale=C.UTF-8 \
+        --locale-provider=icu --icu-locale=und --no-sync >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; exit 1; }
     # Enough connections for the parallel tests' pools; a socket dir of our own.
     "${as[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
         -o "-k $dir -h 127.0.0.1 -p $port -c max_connections=400" start >&2 ||

@@ -15,8 +15,9 @@ use super::query::{CondView, Op, Query};
 /// A parameter of the generated SQL.
 pub type Param = Box<dyn ToSql + Sync + Send>;
 
-/// Numbers at least this large (in magnitude) are compared by Rust only (f64 and i64 differ
-/// from PostgreSQL's exact numeric there).
+/// Operands at least this large (in magnitude) are compared by Rust only: below it, an i64 or
+/// f64 item value is ordered against the operand the same way by Rust's f64 comparison and
+/// PostgreSQL's exact numeric one; near and past it, rounding can differ.
 const EXACT_LIMIT: f64 = 9_007_199_254_740_992.0;
 
 /// SQL text and parameters being built; placeholders continue after those already bound.
@@ -157,13 +158,12 @@ fn compare(sql: &mut Sql, v: &str, t: &str, sign: &str, operand: &Value) -> Opti
     number(operand).map(|n| compare_number(sql, v, sign, n))
 }
 
-/// `v <sign> n` for numbers (jsonb compares numbers exactly), with values too large for an
-/// exact f64 comparison let through for Rust to decide.
+/// `v <sign> n` for numbers: jsonb compares numbers exactly, which orders them as Rust does
+/// as long as the operand is below 2^53 in magnitude (see [`number`]).
 fn compare_number(sql: &mut Sql, v: &str, sign: &str, n: String) -> String {
     let n = sql.bind(n);
     format!(
-        "(CASE WHEN jsonb_typeof({v}) = 'number' THEN {v} {sign} {n}::text::jsonb \
-         OR {v} >= '9007199254740992'::jsonb OR {v} <= '-9007199254740992'::jsonb ELSE FALSE END)"
+        "(CASE WHEN jsonb_typeof({v}) = 'number' THEN {v} {sign} {n}::text::jsonb ELSE FALSE END)"
     )
 }
 

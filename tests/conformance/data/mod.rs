@@ -3,6 +3,8 @@
 //! (the probe's `/deta/…` route sends the same request to `database.deta.sh` /
 //! `drive.deta.sh`, which the runtime answers in process); data shared by the app's Micros,
 //! kept across restarts, sleep and SIGKILL, and exported and imported by `micro-wasm data`.
+//! Every test runs twice: on the embedded store and on PostgreSQL (`--store`, the database
+//! named by `MICRO_WASM_TEST_PG`; see `tests/pg.sh`). Two nodes on one database: `nodes.rs`.
 
 use bytes::Bytes;
 use http::Request;
@@ -10,6 +12,82 @@ use http_body_util::Full;
 use serde_json::{Value, json};
 
 use crate::harness::{AppDir, Resp, Server, probe_app};
+
+/// Which store a test's app keeps its data in.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Store {
+    Embedded,
+    Postgres,
+}
+
+/// The variable naming the test database (`tests/pg.sh start` prints it).
+const TEST_PG_VAR: &str = "MICRO_WASM_TEST_PG";
+
+/// The test database's URL. Unset: a failure in CI (`CI` set), else a loud skip (None).
+fn test_pg_url() -> Option<String> {
+    match std::env::var(TEST_PG_VAR) {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var_os("CI").is_some() => {
+            panic!(
+                "{TEST_PG_VAR} is not set: start a database with `eval \"$(bash tests/pg.sh start)\"`"
+            )
+        }
+        _ => {
+            eprintln!(
+                "SKIPPED (no PostgreSQL): {TEST_PG_VAR} is not set; run `eval \"$(bash tests/pg.sh start)\"` to test the PostgreSQL store"
+            );
+            None
+        }
+    }
+}
+
+impl Store {
+    /// The arguments `run` and `data` take for this store (none when embedded). For
+    /// PostgreSQL the app gets a name of its own first (the database is shared by all tests
+    /// and an app is known there by its name); calling it again keeps that name. None: skip.
+    fn args(self, app: &AppDir) -> Option<Vec<String>> {
+        if self == Store::Embedded {
+            return Some(Vec::new());
+        }
+        let url = test_pg_url()?;
+        let toml = std::fs::read_to_string(app.manifest()).unwrap();
+        if toml.contains("name = \"t\"\n") {
+            let nonce = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos();
+            let unique = format!("name = \"t-{}-{nonce:x}\"\n", std::process::id());
+            let toml = toml.replacen("name = \"t\"\n", &unique, 1);
+            std::fs::write(app.manifest(), toml).unwrap();
+        }
+        Some(vec!["--store".to_string(), url])
+    }
+}
+
+/// Runs each named `async fn(Store)` as two tests, `embedded::NAME` and `postgres::NAME`.
+macro_rules! both_stores {
+    ($($(#[$m:meta])* $name:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                $(#[$m])*
+                #[tokio::test(flavor = "multi_thread")]
+                async fn $name() {
+                    super::$name(super::Store::Embedded).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                $(#[$m])*
+                #[tokio::test(flavor = "multi_thread")]
+                async fn $name() {
+                    super::$name(super::Store::Postgres).await
+                }
+            )*
+        }
+    };
+}
+pub(crate) use both_stores;
 
 /// The two ways in.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -27,8 +105,10 @@ struct Data {
 }
 
 impl Data {
-    async fn start(app: &AppDir) -> Data {
-        let srv = app.serve(&[]);
+    /// Serves `app` with `args` (the store's, see [`Store::args`]).
+    async fn start(app: &AppDir, args: &[String]) -> Data {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let srv = app.serve(&args);
         let key = srv.get("/env").await.json()["DETA_PROJECT_KEY"]
             .as_str()
             .unwrap()
@@ -103,10 +183,12 @@ fn assert_errors(r: &Resp, status: u16, needle: &str) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn base_operations_from_outside_and_from_a_guest() {
+async fn base_operations_from_outside_and_from_a_guest(store: Store) {
     let app = probe_app("", "");
-    let d = Data::start(&app).await;
+    let Some(args) = store.args(&app) else {
+        return;
+    };
+    let d = Data::start(&app, &args).await;
     for way in WAYS {
         let b = format!("{way:?}").to_lowercase();
         // put: 207 with the stored items, keys generated where missing.
@@ -193,10 +275,12 @@ async fn base_operations_from_outside_and_from_a_guest() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn base_queries_page_and_filter() {
+async fn base_queries_page_and_filter(store: Store) {
     let app = probe_app("", "");
-    let d = Data::start(&app).await;
+    let Some(args) = store.args(&app) else {
+        return;
+    };
+    let d = Data::start(&app, &args).await;
     let items: Vec<Value> = (0..10)
         .map(|i| json!({"key": format!("k{i:02}"), "n": i, "tag": if i % 2 == 0 { "even" } else { "odd" }}))
         .collect();
@@ -262,10 +346,12 @@ async fn base_queries_page_and_filter() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn hostile_base_input_is_a_clear_400_and_stores_nothing() {
+async fn hostile_base_input_is_a_clear_400_and_stores_nothing(store: Store) {
     let app = probe_app("", "");
-    let d = Data::start(&app).await;
+    let Some(args) = store.args(&app) else {
+        return;
+    };
+    let d = Data::start(&app, &args).await;
     let deep = (0..200).fold(json!(1), |v, _| json!({ "a": v }));
     let too_many: Vec<Value> = (0..26).map(|i| json!({"key": format!("m{i}")})).collect();
     for way in WAYS {
@@ -335,10 +421,12 @@ async fn hostile_base_input_is_a_clear_400_and_stores_nothing() {
     assert_eq!(d.srv.get("/__space/health").await.status, 200);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_wrong_or_missing_data_key_is_401() {
+async fn a_wrong_or_missing_data_key_is_401(store: Store) {
     let app = probe_app("", "");
-    let d = Data::start(&app).await;
+    let Some(args) = store.args(&app) else {
+        return;
+    };
+    let d = Data::start(&app, &args).await;
     let wrong = format!("{}_{}", d.project(), "x".repeat(32));
     for (way, key) in [
         (Way::Outside, wrong.as_str()),
@@ -368,11 +456,13 @@ async fn a_wrong_or_missing_data_key_is_401() {
     assert_errors(&r, 401, "");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn drive_operations_from_outside_and_from_a_guest() {
+async fn drive_operations_from_outside_and_from_a_guest(store: Store) {
     // Each request stays under the payload limit; the file does not.
     let app = probe_app("payload = \"3MB\"\ntimeout = \"10s\"", "");
-    let d = Data::start(&app).await;
+    let Some(args) = store.args(&app) else {
+        return;
+    };
+    let d = Data::start(&app, &args).await;
     for way in WAYS {
         let drive = format!("{way:?}").to_lowercase();
         let call = |method: &'static str,
@@ -563,10 +653,12 @@ async fn drive_operations_from_outside_and_from_a_guest() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_drive_cap_is_a_413_naming_it() {
+async fn the_drive_cap_is_a_413_naming_it(store: Store) {
     let app = probe_app("drive = \"1MB\"", "");
-    let d = Data::start(&app).await;
+    let Some(args) = store.args(&app) else {
+        return;
+    };
+    let d = Data::start(&app, &args).await;
     let r = d
         .call_with(
             Way::Outside,
@@ -594,3 +686,13 @@ async fn the_drive_cap_is_a_413_naming_it() {
 }
 
 mod lasting;
+mod nodes;
+
+both_stores!(
+    base_operations_from_outside_and_from_a_guest,
+    drive_operations_from_outside_and_from_a_guest,
+    base_queries_page_and_filter,
+    hostile_base_input_is_a_clear_400_and_stores_nothing,
+    a_wrong_or_missing_data_key_is_401,
+    the_drive_cap_is_a_413_naming_it
+);

@@ -1,0 +1,173 @@
+//! Several nodes, one app (issue 18): two `micro-wasm run` processes with their own state
+//! dirs on one PostgreSQL database serve the same app — the same Data Key, a Base write
+//! through one read through the other, atomic updates from both, a Drive upload whose parts go
+//! to different nodes. And the start-up rules of `--store`: flag over `MICRO_WASM_STORE` over
+//! `[app] store`, and an unreachable database is exit 1 naming the URL without its password.
+
+use bytes::Bytes;
+use serde_json::{Value, json};
+
+use super::{Data, Store, Way};
+use crate::harness::probe_app;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_nodes_on_one_database_serve_one_app() {
+    let app = probe_app("payload = \"3MB\"\ntimeout = \"10s\"", "");
+    let Some(args) = Store::Postgres.args(&app) else {
+        return;
+    };
+    let other_state = tempfile::tempdir().unwrap();
+    let a = Data::start(&app, &args).await;
+    let mut b_args = args.clone();
+    b_args.extend([
+        "--state-dir".into(),
+        other_state.path().display().to_string(),
+    ]);
+    let b = Data::start(&app, &b_args).await;
+    assert_eq!(a.key, b.key, "one DETA_PROJECT_KEY on every node");
+    assert!(
+        !other_state.path().join("keys.json").exists(),
+        "node B keeps no keys of its own"
+    );
+
+    // Written through A (from outside), read through B (from its Micro) and back.
+    let r = a
+        .base(
+            Way::Outside,
+            "PUT",
+            "shared/items",
+            json!({"items": [{"key": "k", "from": "a"}]}),
+        )
+        .await;
+    assert_eq!(r.status, 207, "{}", r.text());
+    let r = b
+        .base(Way::Guest, "GET", "shared/items/k", Value::Null)
+        .await;
+    assert_eq!((r.status, r.json()["from"].clone()), (200, json!("a")));
+
+    // Increments sent to both nodes at once all count.
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let node = if i % 2 == 0 { &a } else { &b };
+        let (srv_addr, key, project) = (node.srv.addr, node.key.clone(), node.project().to_owned());
+        tasks.push(tokio::spawn(async move {
+            let req = http::Request::patch(format!("/__space/v0/base/v1/{project}/shared/items/k"))
+                .header("x-api-key", key)
+                .header("host", srv_addr.to_string())
+                .body(http_body_util::Full::new(Bytes::from(
+                    json!({"increment": {"n": 1}}).to_string(),
+                )))
+                .unwrap();
+            crate::harness::try_send(srv_addr, req).await
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), Some(200));
+    }
+    let r = a
+        .base(Way::Outside, "GET", "shared/items/k", Value::Null)
+        .await;
+    assert_eq!(r.json()["n"], 20, "{}", r.text());
+
+    // A chunked upload: started on A, part 1 on B, part 2 on A, finished on B.
+    let part = |seed: u8| {
+        Bytes::from(
+            (0..2_500_000u32)
+                .map(|i| (i % 253) as u8 ^ seed)
+                .collect::<Vec<u8>>(),
+        )
+    };
+    let r = a
+        .call_with(
+            Way::Outside,
+            "drive",
+            "POST",
+            "d/uploads?name=big.bin",
+            "",
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let id = r.json()["upload_id"].as_str().unwrap().to_string();
+    for (n, node) in [(1, &b), (2, &a)] {
+        let r = node
+            .call_with(
+                Way::Outside,
+                "drive",
+                "POST",
+                &format!("d/uploads/{id}/parts?name=big.bin&part={n}"),
+                part(n as u8),
+                &[],
+            )
+            .await;
+        assert_eq!(r.status, 200, "part {n}: {}", r.text());
+    }
+    let r = b
+        .call_with(
+            Way::Outside,
+            "drive",
+            "PATCH",
+            &format!("d/uploads/{id}?name=big.bin"),
+            "",
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = a
+        .call_with(
+            Way::Outside,
+            "drive",
+            "GET",
+            "d/files/download?name=big.bin",
+            "",
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let mut whole = part(1).to_vec();
+    whole.extend_from_slice(&part(2));
+    assert!(
+        r.body.as_ref() == whole.as_slice(),
+        "the file read through A is both parts"
+    );
+    let status = b.srv.get("/__space/status").await.json();
+    assert_eq!(status["data"]["drives"][0]["bytes"], 5_000_000, "{status}");
+}
+
+#[test]
+fn an_unreachable_store_is_exit_1_naming_it_without_its_password() {
+    let app = probe_app("", "");
+    // `[app] store`, then MICRO_WASM_STORE, then --store: the most specific one is used.
+    let toml = std::fs::read_to_string(app.manifest()).unwrap();
+    let toml = toml.replacen(
+        "[app]\n",
+        "[app]\nstore = \"postgres://toml:pw1@127.0.0.1:1/db\"\n",
+        1,
+    );
+    std::fs::write(app.manifest(), toml).unwrap();
+    let manifest = app.manifest().display().to_string();
+    let run = ["run", manifest.as_str(), "--listen", "127.0.0.1:0"];
+    let env_url = std::path::Path::new("postgres://env:pw2@127.0.0.1:1/db");
+    let cases: [(&[&str], &[(&str, &std::path::Path)], &str); 3] = [
+        (&[], &[], "postgres://toml:***@127.0.0.1:1/db"),
+        (
+            &[],
+            &[("MICRO_WASM_STORE", env_url)],
+            "postgres://env:***@127.0.0.1:1/db",
+        ),
+        (
+            &["--store", "postgres://flag:s3cret@127.0.0.1:1/db"],
+            &[("MICRO_WASM_STORE", env_url)],
+            "postgres://flag:***@127.0.0.1:1/db",
+        ),
+    ];
+    for (extra, env, shown) in cases {
+        let args: Vec<&str> = run.iter().chain(extra).copied().collect();
+        let (code, stderr) = app.cli_env(&args, env);
+        assert_eq!(code, Some(1), "{stderr}");
+        assert!(stderr.contains(shown), "{shown} in {stderr}");
+        for secret in ["pw1", "pw2", "s3cret"] {
+            assert!(!stderr.contains(secret), "{secret} shown in {stderr}");
+        }
+    }
+}

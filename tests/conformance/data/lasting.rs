@@ -9,7 +9,7 @@ use http::Request;
 use http_body_util::Full;
 use serde_json::{Value, json};
 
-use super::{Data, Store, Way, both_stores};
+use super::{Data, Store, Way};
 use crate::harness::probe_app;
 
 async fn all_micros_of_an_app_share_its_bases_and_drives(store: Store) {

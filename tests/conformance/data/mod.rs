@@ -87,7 +87,6 @@ macro_rules! both_stores {
         }
     };
 }
-pub(crate) use both_stores;
 
 /// The two ways in.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -134,6 +134,9 @@ async fn two_nodes_on_one_database_serve_one_app() {
     assert_eq!(status["data"]["drives"][0]["bytes"], 5_000_000, "{status}");
 }
 
+/// Extra arguments, environment, and the URL the error must show.
+type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a std::path::Path)], &'a str);
+
 #[test]
 fn an_unreachable_store_is_exit_1_naming_it_without_its_password() {
     let app = probe_app("", "");
@@ -148,7 +151,7 @@ fn an_unreachable_store_is_exit_1_naming_it_without_its_password() {
     let manifest = app.manifest().display().to_string();
     let run = ["run", manifest.as_str(), "--listen", "127.0.0.1:0"];
     let env_url = std::path::Path::new("postgres://env:pw2@127.0.0.1:1/db");
-    let cases: [(&[&str], &[(&str, &std::path::Path)], &str); 3] = [
+    let cases: [Case; 3] = [
         (&[], &[], "postgres://toml:***@127.0.0.1:1/db"),
         (
             &[],

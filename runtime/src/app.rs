@@ -70,6 +70,8 @@ pub struct App {
     pub compiler: Arc<Compiler>,
     /// The scheduled actions and their state (SPEC §6), driven by `actions::Scheduler`.
     pub actions: Arc<Actions>,
+    /// The PostgreSQL store shared with the app's other nodes (`--store`), if any.
+    pub pg: Option<Pg>,
 }
 
 /// The state dir used for `manifest`: `--state-dir`, else `.micro-wasm/` beside app.toml,
@@ -170,17 +172,23 @@ fn app_state_name(app: &str, app_dir: &Path) -> String {
     format!("{name}-{hex}")
 }
 
+/// Connects to the PostgreSQL store at `url`, if any, and migrates its schema.
+pub async fn connect_store(url: Option<&str>) -> Result<Option<Pg>> {
+    match url {
+        Some(url) => Ok(Some(Pg::connect(url).await?)),
+        None => Ok(None),
+    }
+}
+
 /// The app's Data Keys (made on first use) and its data service: in the PostgreSQL database
-/// at `store` (connected and migrated here; the app is known there by its name), else in
-/// `state_dir`.
+/// behind `pg` (the app is known there by its name), else in `state_dir`.
 pub async fn open_data(
     manifest: &Manifest,
     state_dir: &Path,
-    store: Option<&str>,
+    pg: Option<Pg>,
 ) -> Result<(DataKeys, DataService)> {
     let names: Vec<&str> = manifest.micros.iter().map(|m| m.name.as_str()).collect();
-    if let Some(url) = store {
-        let pg = Pg::connect(url).await?;
+    if let Some(pg) = pg {
         let keys = DataKeys::load_or_create_pg(&pg, &manifest.app.name, &names).await?;
         let shown = pg.shown().to_owned();
         let data = DataService::open_postgres(
@@ -229,7 +237,8 @@ impl App {
             fs::check_sizes(&m.name, &m.src, &m.component)?;
         }
         let names: Vec<String> = manifest.micros.iter().map(|m| m.name.clone()).collect();
-        let (keys, data) = open_data(manifest, &state_dir, opts.store.as_deref()).await?;
+        let pg = connect_store(opts.store.as_deref()).await?;
+        let (keys, data) = open_data(manifest, &state_dir, pg.clone()).await?;
         let data = Arc::new(data);
         let logs = AppLogs::open(&state_dir.join("logs"), &names)?;
         let limits: Vec<_> = manifest.micros.iter().map(|m| m.limits.clone()).collect();
@@ -295,6 +304,7 @@ impl App {
             engine,
             compiler: Arc::new(compiler),
             actions: Arc::new(Actions::from_manifest(manifest)),
+            pg,
         })
     }
 

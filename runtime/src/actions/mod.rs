@@ -19,9 +19,12 @@
 //! the clock outside [`driver::Clock`], nor bypass a Micro's limits or lifecycle: every
 //! delivery takes a concurrency slot with `Micro::try_begin` (waking a sleeping Micro; at the
 //! limit the run fails as busy) and runs through `micro::invoke`, exactly like an HTTP request.
+//! With several nodes on one PostgreSQL store, each scheduled run is first claimed ([`lease`])
+//! and only the node that wins delivers it.
 
 pub mod delivery;
 pub mod driver;
+pub mod lease;
 
 use std::sync::Mutex;
 
@@ -198,6 +201,12 @@ impl Actions {
     /// Action number `action`'s next scheduled run, once started.
     pub fn next_run(&self, action: usize) -> Option<DateTime<Utc>> {
         self.table.lock().unwrap().states.get(action)?.next
+    }
+
+    /// Ends action `action`'s scheduled run without a result: another node claimed it (see
+    /// [`lease`]), so nothing ran here.
+    pub fn release(&self, action: usize) {
+        self.table.lock().unwrap().states[action].running = false;
     }
 
     /// Records the end of action `action`'s run.

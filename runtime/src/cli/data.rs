@@ -63,7 +63,8 @@ pub fn data(args: DataArgs) -> Result<(), Failure> {
         .build()
         .context("starting the tokio runtime")?;
     runtime.block_on(async {
-        let (keys, service) = open_data(&manifest, &dir, store.as_deref()).await?;
+        let pg = crate::app::connect_store(store.as_deref()).await?;
+        let (keys, service) = open_data(&manifest, &dir, pg).await?;
         let key = keys
             .project_keys()
             .into_iter()

@@ -15,10 +15,11 @@ use tokio_postgres::Client;
 const LOCK_KEY: i64 = 0x6d69_6372_6f2d_7761;
 
 /// (version, what it does, SQL).
-pub const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "data keys, Base items, Drive files",
-    r#"
+pub const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "data keys, Base items, Drive files",
+        r#"
 CREATE TABLE app_keys (
     app TEXT PRIMARY KEY,
     app_id TEXT NOT NULL UNIQUE
@@ -79,7 +80,21 @@ CREATE TABLE drive_chunks (
     PRIMARY KEY (app, blob, part, seq)
 );
 "#,
-)];
+    ),
+    (
+        2,
+        "action runs claimed by one node",
+        r#"
+CREATE TABLE action_runs (
+    app TEXT NOT NULL,
+    action TEXT NOT NULL,
+    scheduled BIGINT NOT NULL,
+    claimed TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (app, action, scheduled)
+);
+"#,
+    ),
+];
 
 /// The newest version this build knows.
 pub fn latest() -> i64 {

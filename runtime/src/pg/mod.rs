@@ -120,6 +120,25 @@ pub fn redact(url: &str) -> String {
     shown
 }
 
+/// The test database's URL, from `MICRO_WASM_TEST_PG` (`tests/pg.sh start` prints it).
+/// Unset: a failure in CI (`CI` set), else a loud skip (None).
+#[cfg(test)]
+pub fn test_url() -> Option<String> {
+    const VAR: &str = "MICRO_WASM_TEST_PG";
+    match std::env::var(VAR) {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var_os("CI").is_some() => {
+            panic!("{VAR} is not set: start a database with `eval \"$(bash tests/pg.sh start)\"`")
+        }
+        _ => {
+            eprintln!(
+                "SKIPPED (no PostgreSQL): {VAR} is not set; run `eval \"$(bash tests/pg.sh start)\"` to test the PostgreSQL store"
+            );
+            None
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::redact;

@@ -16,7 +16,7 @@ use anyhow::Result;
 use futures::FutureExt;
 use tokio::net::TcpListener;
 
-use crate::actions::Scheduler;
+use crate::actions::{Scheduler, lease};
 use crate::app::App;
 use crate::micro::sleeper;
 use crate::server::{self, FrontDoor};
@@ -48,10 +48,16 @@ pub async fn serve(
 ) -> Result<()> {
     let sleeper = tokio::spawn(sleeper::run(app.micros.clone()));
     let sweeper = tokio::spawn(sweep_data(app.clone()));
+    // On a shared store, each run goes to the node that claims it.
+    let claim = app
+        .pg
+        .clone()
+        .map(|pg| lease::postgres(pg, app.name.clone(), app.actions.clone()));
     let mut scheduler = Scheduler::spawn(
         app.actions.clone(),
         app.micros.clone(),
         app.hostname.clone(),
+        claim,
     );
     let shutdown = shutdown.boxed_local().shared();
     let front = server::run(

@@ -40,33 +40,12 @@ pub struct Place {
     app: String,
 }
 
-/// The variable naming the test database (`tests/pg.sh start` prints it).
-pub const TEST_PG_VAR: &str = "MICRO_WASM_TEST_PG";
-
-/// The test database's URL. Unset: a failure in CI (`CI` set), else a loud skip (None).
-pub fn test_pg_url() -> Option<String> {
-    match std::env::var(TEST_PG_VAR) {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var_os("CI").is_some() => {
-            panic!(
-                "{TEST_PG_VAR} is not set: start a database with `eval \"$(bash tests/pg.sh start)\"`"
-            )
-        }
-        _ => {
-            eprintln!(
-                "SKIPPED (no PostgreSQL): {TEST_PG_VAR} is not set; run `eval \"$(bash tests/pg.sh start)\"` to test the PostgreSQL store"
-            );
-            None
-        }
-    }
-}
-
 impl Place {
     /// A new place on `backend`; None when the PostgreSQL test is skipped.
     pub fn new(backend: Backend) -> Option<Place> {
         let pg_url = match backend {
             Backend::Sqlite => String::new(),
-            Backend::Postgres => test_pg_url()?,
+            Backend::Postgres => crate::pg::test_url()?,
         };
         let nonce: String = rand::distr::SampleString::sample_string(
             &rand::distr::Alphanumeric,

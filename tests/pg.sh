@@ -11,7 +11,8 @@
 #   export MICRO_WASM_TEST_PG=postgres://micro_wasm@127.0.0.1:PORT/micro_wasm_test
 #   export MICRO_WASM_TEST_PG_DIR=/tmp/micro-wasm-pg.XXXXXX
 # initdb refuses to run as root, so as root the server runs as the `postgres` user (made
-# when missing). `stop DIR` stops that server and removes DIR. Everything else goes to stderr.
+# when missing). `stop DIR` stops that server and removes DIR; `pause DIR` and `resume DIR`
+# stop and start it keeping its data (for outage tests). Everything else goes to stderr.
 set -euo pipefail
 
 log() { echo "tests/pg.sh: $*" >&2; }
@@ -68,10 +69,26 @@ start() {
     "${as[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
         -o "-k $dir -h 127.0.0.1 -p $port -c max_connections=400" start >&2 ||
         { cat "$dir/server.log" >&2; exit 1; }
+    echo "$port" >"$dir/port"
     "$bin/createdb" -h 127.0.0.1 -p "$port" -U micro_wasm micro_wasm_test
     log "PostgreSQL $("$bin/pg_ctl" --version | awk '{print $3}') on 127.0.0.1:$port and $dir"
     echo "export MICRO_WASM_TEST_PG=postgres://micro_wasm@127.0.0.1:$port/micro_wasm_test"
     echo "export MICRO_WASM_TEST_PG_DIR=$dir"
+}
+
+# Stops or starts the server of DIR again, keeping its data (outage tests).
+pause_resume() {
+    local what="$1" dir="${2:-}" bin port as=()
+    [ -n "$dir" ] && [ -f "$dir/port" ] || { log "$what: no cluster in '${dir}'"; exit 1; }
+    bin=$(find_bin)
+    port=$(cat "$dir/port")
+    [ "$(id -u)" = 0 ] && as=(runuser -u postgres --)
+    if [ "$what" = pause ]; then
+        "${as[@]}" "$bin/pg_ctl" -D "$dir/data" -m fast -w stop >&2
+    else
+        "${as[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+            -o "-k $dir -h 127.0.0.1 -p $port -c max_connections=400" start >&2
+    fi
 }
 
 stop() {
@@ -86,8 +103,9 @@ stop() {
 case "${1:-}" in
 start) start ;;
 stop) stop "${2:-}" ;;
+pause | resume) pause_resume "$1" "${2:-}" ;;
 *)
-    echo "usage: bash tests/pg.sh start | stop DIR" >&2
+    echo "usage: bash tests/pg.sh start | stop DIR | pause DIR | resume DIR" >&2
     exit 2
     ;;
 esac

@@ -1,14 +1,16 @@
 //! Several nodes, one app (issue 18): two `micro-wasm run` processes with their own state
 //! dirs on one PostgreSQL database serve the same app — the same Data Key, a Base write
 //! through one read through the other, atomic updates from both, a Drive upload whose parts go
-//! to different nodes. And the start-up rules of `--store`: flag over `MICRO_WASM_STORE` over
-//! `[app] store`, and an unreachable database is exit 1 naming the URL without its password.
+//! to different nodes; a database outage answered 503 while the Micros keep serving, and
+//! service back by itself when the database is. And the start-up rules of `--store`: flag
+//! over `MICRO_WASM_STORE` over `[app] store`, and an unreachable database is exit 1 naming
+//! the URL without its password.
 
 use bytes::Bytes;
 use serde_json::{Value, json};
 
-use super::{Data, Store, Way};
-use crate::harness::probe_app;
+use super::{Data, Store, Way, test_pg_url};
+use crate::harness::{probe_app, repo};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_nodes_on_one_database_serve_one_app() {
@@ -173,4 +175,96 @@ fn an_unreachable_store_is_exit_1_naming_it_without_its_password() {
             assert!(!stderr.contains(secret), "{secret} shown in {stderr}");
         }
     }
+}
+
+/// A PostgreSQL server of its own (`tests/pg.sh`), removed on drop.
+struct OwnServer {
+    url: String,
+    dir: String,
+}
+
+impl OwnServer {
+    fn start() -> OwnServer {
+        let out = pg_sh(&["start"]);
+        let var = |name: &str| {
+            out.lines()
+                .find_map(|l| l.strip_prefix(&format!("export {name}=")))
+                .unwrap_or_else(|| panic!("{name} in {out}"))
+                .to_string()
+        };
+        OwnServer {
+            url: var("MICRO_WASM_TEST_PG"),
+            dir: var("MICRO_WASM_TEST_PG_DIR"),
+        }
+    }
+}
+
+impl Drop for OwnServer {
+    fn drop(&mut self) {
+        pg_sh(&["stop", &self.dir]);
+    }
+}
+
+fn pg_sh(args: &[&str]) -> String {
+    let out = std::process::Command::new("bash")
+        .arg(repo().join("tests/pg.sh"))
+        .args(args)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "tests/pg.sh {args:?}: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_database_outage_is_503_and_service_resumes_by_itself() {
+    if test_pg_url().is_none() {
+        return;
+    }
+    let own = OwnServer::start();
+    let app = probe_app("", "");
+    let d = Data::start(&app, &["--store".into(), own.url.clone()]).await;
+    let r = d
+        .base(
+            Way::Outside,
+            "PUT",
+            "b/items",
+            json!({"items": [{"key": "k", "v": 1}]}),
+        )
+        .await;
+    assert_eq!(r.status, 207, "{}", r.text());
+
+    pg_sh(&["pause", &own.dir]);
+    for way in [Way::Outside, Way::Guest] {
+        let r = d.base(way, "GET", "b/items/k", Value::Null).await;
+        assert_eq!(r.status, 503, "{way:?}: {}", r.text());
+        assert!(r.json()["errors"].is_array(), "{}", r.text());
+    }
+    assert_eq!(
+        d.srv.get("/env").await.status,
+        200,
+        "what needs no data still works"
+    );
+
+    pg_sh(&["resume", &own.dir]);
+    let r = d.base(Way::Outside, "GET", "b/items/k", Value::Null).await;
+    assert_eq!(
+        (r.status, r.json()["v"].clone()),
+        (200, json!(1)),
+        "{}",
+        r.text()
+    );
+    let r = d
+        .base(
+            Way::Guest,
+            "PUT",
+            "b/items",
+            json!({"items": [{"key": "after"}]}),
+        )
+        .await;
+    assert_eq!(r.status, 207, "{}", r.text());
 }

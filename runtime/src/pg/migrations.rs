@@ -146,3 +146,21 @@ pub async fn migrate(client: &mut Client) -> anyhow::Result<Vec<i64>> {
     }
     Ok(applied)
 }
+
+/// The version the database is at (0: never migrated).
+pub async fn version(client: &Client) -> anyhow::Result<i64> {
+    let exists: bool = client
+        .query_one("SELECT to_regclass('schema_migrations') IS NOT NULL", &[])
+        .await?
+        .get(0);
+    if !exists {
+        return Ok(0);
+    }
+    Ok(client
+        .query_one(
+            "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+            &[],
+        )
+        .await?
+        .get(0))
+}

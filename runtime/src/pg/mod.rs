@@ -42,11 +42,24 @@ impl Pg {
     /// version. Errors name the URL without its password.
     pub async fn connect(url: &str) -> anyhow::Result<Pg> {
         let pg = Pg::pool(url)?;
-        let mut client = pg.client().await?;
+        pg.migrate().await?;
+        Ok(pg)
+    }
+
+    /// Migrates the schema to the newest version; returns the versions applied.
+    pub async fn migrate(&self) -> anyhow::Result<Vec<i64>> {
+        let mut client = self.client().await?;
         migrations::migrate(&mut client)
             .await
-            .with_context(|| format!("migrating the schema of {}", pg.shown))?;
-        Ok(pg)
+            .with_context(|| format!("migrating the schema of {}", self.shown))
+    }
+
+    /// The schema version the database is at (0: never migrated).
+    pub async fn version(&self) -> anyhow::Result<i64> {
+        let client = self.client().await?;
+        migrations::version(&client)
+            .await
+            .with_context(|| format!("reading the schema version of {}", self.shown))
     }
 
     /// The pool for `url`, without connecting yet.
@@ -81,7 +94,7 @@ impl Pg {
         self.pool
             .get()
             .await
-            .map_err(|e| anyhow::anyhow!("{e}"))
+            .map_err(anyhow::Error::new)
             .with_context(|| format!("cannot reach the PostgreSQL store {}", self.shown))
     }
 

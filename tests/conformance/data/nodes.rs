@@ -136,6 +136,38 @@ async fn two_nodes_on_one_database_serve_one_app() {
     assert_eq!(status["data"]["drives"][0]["bytes"], 5_000_000, "{status}");
 }
 
+#[test]
+fn store_migrate_and_check() {
+    let Some(url) = test_pg_url() else {
+        return;
+    };
+    let app = probe_app("", "");
+    let ok = |args: &[&str]| {
+        let out = app.cli(args);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{args:?}: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        text
+    };
+    assert!(ok(&["store", "migrate", "--store", &url]).contains("schema at version"));
+    assert!(ok(&["store", "check", "--store", &url]).contains("reachable, schema at version"));
+    let out = app.cli(&[
+        "store",
+        "check",
+        "--store",
+        "postgres://u:pw@127.0.0.1:1/db",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("postgres://u:***@127.0.0.1:1/db") && !err.contains("pw@"),
+        "{err}"
+    );
+}
+
 /// Extra arguments, environment, and the URL the error must show.
 type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a std::path::Path)], &'a str);
 

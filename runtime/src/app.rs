@@ -38,9 +38,9 @@ pub struct Options {
     /// Where the Micros' `/tmp` dirs live; default `<state>/tmp`. `trigger` uses a private
     /// one so it never touches the `/tmp` of a `run` serving from the same state dir.
     pub tmp_root: Option<PathBuf>,
-    /// The PostgreSQL store's URL (`--store`, else `MICRO_WASM_STORE`, else `[app] store`);
-    /// `None` keeps keys and data embedded in the state dir. See [`store_url`].
-    pub store: Option<String>,
+    /// The PostgreSQL store (`--store`, else `MICRO_WASM_STORE`, else `[app] store`: see
+    /// [`store_url`] and [`connect_store`]); `None` keeps keys and data in the state dir.
+    pub pg: Option<Pg>,
 }
 
 /// The store URL for `manifest`: `flag`, else a non-empty `MICRO_WASM_STORE`, else
@@ -237,7 +237,7 @@ impl App {
             fs::check_sizes(&m.name, &m.src, &m.component)?;
         }
         let names: Vec<String> = manifest.micros.iter().map(|m| m.name.clone()).collect();
-        let pg = connect_store(opts.store.as_deref()).await?;
+        let pg = opts.pg.clone();
         let (keys, data) = open_data(manifest, &state_dir, pg.clone()).await?;
         let data = Arc::new(data);
         let logs = AppLogs::open(&state_dir.join("logs"), &names)?;

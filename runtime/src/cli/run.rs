@@ -12,6 +12,7 @@ use clap::Args;
 use super::{EnvArgs, Failure, load};
 use crate::app::{App, Options};
 use crate::build;
+use crate::keys::ApiKeys;
 use crate::serve::{self, ServeOptions, watch};
 use crate::server::headers::TrustedProxies;
 use crate::server::{FrontDoor, workers::Workers};
@@ -71,8 +72,9 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
         state_dir: args.state_dir,
         env,
         tmp_root: None,
-        store: crate::app::store_url(&manifest, args.store),
+        pg: None,
     };
+    let store = crate::app::store_url(&manifest, args.store);
     let state_dir =
         crate::app::state_dir(&manifest, &opts).map_err(|e| Failure::Usage(format!("{e:#}")))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -84,7 +86,14 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
         let addr = listener.local_addr()?;
-        let door = Arc::new(FrontDoor::new(&manifest, &state_dir, trusted)?);
+        let mut door = FrontDoor::new(&manifest, &state_dir, trusted)?;
+        let mut opts = opts;
+        opts.pg = crate::app::connect_store(store.as_deref()).await?;
+        if let (Some(pg), Some(_)) = (&opts.pg, &door.api_keys) {
+            // API keys shared by every node, instead of the state dir's.
+            door.api_keys = Some(ApiKeys::load_pg(pg.clone(), &manifest.app.name).await?);
+        }
+        let door = Arc::new(door);
         let app = Arc::new(App::load(&manifest, &opts, addr).await?);
         // Before the announcement: a change saved once the app is up is a change.
         let watcher = args

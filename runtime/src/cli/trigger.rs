@@ -84,14 +84,17 @@ pub fn trigger(args: TriggerArgs) -> Result<(), Failure> {
         state_dir: args.state_dir,
         env,
         tmp_root: Some(tmp_root.clone()),
-        store: crate::app::store_url(&manifest, args.store.clone()),
+        pg: None,
     };
+    let store = crate::app::store_url(&manifest, args.store.clone());
     crate::app::state_dir(&manifest, &opts).map_err(|e| Failure::Usage(format!("{e:#}")))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the tokio runtime")?;
     let result = runtime.block_on(async {
+        let mut opts = opts;
+        opts.pg = crate::app::connect_store(store.as_deref()).await?;
         let app = App::load(&manifest, &opts, NOMINAL_LISTEN).await?;
         let micro = &app.micros[spec.micro];
         let started = std::time::Instant::now();

@@ -94,6 +94,19 @@ CREATE TABLE action_runs (
 );
 "#,
     ),
+    (
+        3,
+        "API keys shared by the nodes",
+        r#"
+CREATE TABLE api_keys (
+    app TEXT NOT NULL,
+    name TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    created TEXT NOT NULL,
+    PRIMARY KEY (app, name)
+);
+"#,
+    ),
 ];
 
 /// The newest version this build knows.

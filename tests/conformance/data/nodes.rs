@@ -300,3 +300,80 @@ async fn a_database_outage_is_503_and_service_resumes_by_itself() {
         .await;
     assert_eq!(r.status, 207, "{}", r.text());
 }
+
+/// `auth = "api-key"` on two nodes: a key made with `keys create --store` opens both; revoked,
+/// both refuse it within a second; a key made while they run opens both within a second.
+#[tokio::test(flavor = "multi_thread")]
+async fn api_keys_are_shared_and_revocation_reaches_every_node_within_a_second() {
+    let app = probe_app("", "");
+    let toml = std::fs::read_to_string(app.manifest()).unwrap();
+    std::fs::write(
+        app.manifest(),
+        toml.replacen("[app]\n", "[app]\nauth = \"api-key\"\n", 1),
+    )
+    .unwrap();
+    let Some(args) = Store::Postgres.args(&app) else {
+        return;
+    };
+    let url = args[1].clone();
+    let keys = |action: &[&str]| {
+        let mut all = vec!["keys"];
+        all.extend(action);
+        all.extend(["--store", url.as_str()]);
+        let out = app.cli(&all);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let first = keys(&["create", "first"]);
+    let other_state = tempfile::tempdir().unwrap();
+    let a = app.serve(&[args[0].as_str(), args[1].as_str()]);
+    let b = app.serve(&[
+        args[0].as_str(),
+        args[1].as_str(),
+        "--state-dir",
+        other_state.path().to_str().unwrap(),
+    ]);
+    let status = |srv: &crate::harness::Server, key: String| {
+        let req = http::Request::get("/env")
+            .header("x-space-app-key", key)
+            .body(http_body_util::Full::new(Bytes::new()))
+            .unwrap();
+        let srv_addr = srv.addr;
+        async move {
+            let mut req = req;
+            req.headers_mut()
+                .insert("host", srv_addr.to_string().parse().unwrap());
+            crate::harness::try_send(srv_addr, req).await
+        }
+    };
+    for srv in [&a, &b] {
+        assert_eq!(status(srv, first.clone()).await, Some(200));
+        assert_eq!(status(srv, "wrong".into()).await, Some(401));
+    }
+    // Each node must see the change within a second of the command.
+    let within_a_second = |key: String, want: u16| {
+        let (a, b) = (&a, &b);
+        async move {
+            let since = std::time::Instant::now();
+            for srv in [a, b] {
+                while status(srv, key.clone()).await != Some(want) {
+                    assert!(
+                        since.elapsed() < std::time::Duration::from_secs(1),
+                        "{} still not {want} after a second",
+                        srv.addr
+                    );
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+            }
+        }
+    };
+    keys(&["revoke", "first"]);
+    within_a_second(first, 401).await;
+    let second = keys(&["create", "second"]);
+    within_a_second(second, 200).await;
+    assert_eq!(keys(&["list"]).lines().count(), 1);
+}

@@ -532,6 +532,43 @@ async fn durable_across_reopen(b: Backend) {
     );
 }
 
+/// NUL in a string: the embedded store keeps it; PostgreSQL cannot, so the write is a 400
+/// naming the reason and stores nothing. A NUL in a query operand is checked item by item on
+/// both stores.
+async fn nul_in_strings(b: Backend) {
+    let Some(place) = Place::new(b) else {
+        return;
+    };
+    let svc = place.open(1 << 30).await;
+    let a = put(&svc, json!([{"key": "n", "s": "a\u{0}b"}])).await;
+    let got = base(&svc, Method::GET, "/items/n", Value::Null).await;
+    match b {
+        Backend::Sqlite => {
+            assert_eq!(a.status, StatusCode::MULTI_STATUS);
+            assert_eq!(got.json()["s"], "a\u{0}b");
+        }
+        Backend::Postgres => {
+            let (status, msg) = err(&a);
+            assert_eq!(status, StatusCode::BAD_REQUEST);
+            assert!(msg.contains("NUL"), "{msg}");
+            assert_eq!(got.status, StatusCode::NOT_FOUND);
+        }
+    }
+    put(&svc, json!([{"key": "plain", "s": "ab"}])).await;
+    let page = fetch(&svc, json!({"query": [{"s?pfx": "a\u{0}"}, {"s": "ab"}]})).await;
+    let keys: Vec<&str> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["key"].as_str().unwrap())
+        .collect();
+    let expected: &[&str] = match b {
+        Backend::Sqlite => &["n", "plain"],
+        Backend::Postgres => &["plain"],
+    };
+    assert_eq!(keys, expected);
+}
+
 on_both_stores!(
     auth,
     put_get_delete,
@@ -539,5 +576,6 @@ on_both_stores!(
     insert_and_conflict,
     update_ops,
     expiry,
+    nul_in_strings,
     durable_across_reopen
 );

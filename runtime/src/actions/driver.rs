@@ -18,7 +18,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 
 use super::delivery::{Delivery, deliver};
-use super::lease::Claim;
+use super::lease::{Claim, Shared};
 use super::{Actions, RunResult, Step, rfc3339};
 use crate::micro::Micro;
 use crate::transport::ErrorKind;
@@ -257,12 +257,12 @@ pub struct Scheduler {
 impl Scheduler {
     /// Starts the driver for `actions` on the system clock, delivering with [`deliver`] to
     /// `micros` (indexed by `ActionSpec::micro`) with `hostname` as the event's `Host`; with a
-    /// `claim`, only the runs this node wins.
+    /// `shared` schedule, only the runs this node wins, at times counted from its anchor.
     pub fn spawn(
         actions: Arc<Actions>,
         micros: Vec<Arc<Micro>>,
         hostname: String,
-        claim: Option<Claim>,
+        shared: Option<Shared>,
     ) -> Scheduler {
         let target = Arc::new((micros, hostname));
         let for_runner = actions.clone();
@@ -274,7 +274,7 @@ impl Scheduler {
             }
             .boxed()
         });
-        Scheduler::spawn_with(actions, Clock::system(), runner, claim)
+        Scheduler::spawn_with(actions, Clock::system(), runner, shared)
     }
 
     /// Starts the driver with any clock and runner (tests).
@@ -284,9 +284,18 @@ impl Scheduler {
         actions: Arc<Actions>,
         clock: Clock,
         runner: Runner,
-        claim: Option<Claim>,
+        shared: Option<Shared>,
     ) -> Scheduler {
-        actions.start(clock.now());
+        let claim = match shared {
+            Some(Shared { claim, anchor }) => {
+                actions.start_at(anchor, clock.now());
+                Some(claim)
+            }
+            None => {
+                actions.start(clock.now());
+                None
+            }
+        };
         let (stop, stopped) = watch::channel(false);
         let task = tokio::spawn(drive(actions, clock, runner, claim, stopped));
         Scheduler {

@@ -3,9 +3,10 @@
 //! primary key lets exactly one insert win, so N nodes on one database deliver each run once.
 //! A node that dies mid-run holds nothing: the next scheduled time is a new row.
 //!
-//! Both nodes must compute the same scheduled times: cron times and rates of one unit (every
-//! minute, hour or day, which start on the next boundary) do; a rate of N > 1 units counts
-//! from each node's start. It owns the claim's SQL and must not deliver anything itself.
+//! Every node must compute the same scheduled times: cron times do, and rates count from one
+//! anchor, the first start of the app recorded in `action_anchors` (a rate's runs are that
+//! start rounded up to its unit, then every N units). It owns the SQL of claims and anchors
+//! and must not deliver anything itself.
 
 use std::sync::Arc;
 
@@ -19,6 +20,40 @@ use crate::pg::Pg;
 /// Claims run `scheduled` of action number `n`: true when this node won and must deliver it.
 pub type Claim =
     Arc<dyn Fn(usize, DateTime<Utc>) -> BoxFuture<'static, anyhow::Result<bool>> + Send + Sync>;
+
+/// A schedule shared by several nodes: the claim, and the one start every node counts rates
+/// from (the first node's), so all compute the same scheduled times.
+#[derive(Clone)]
+pub struct Shared {
+    pub claim: Claim,
+    pub anchor: DateTime<Utc>,
+}
+
+/// The schedule of app `app` shared through the database behind `pg`: the anchor is the
+/// first start recorded for the app (`now` if this node is the first).
+pub async fn shared(
+    pg: Pg,
+    app: String,
+    actions: Arc<Actions>,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Shared> {
+    let client = pg.client().await?;
+    client
+        .execute(
+            "INSERT INTO action_anchors (app, started) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            &[&app, &now.timestamp()],
+        )
+        .await?;
+    let started: i64 = client
+        .query_one("SELECT started FROM action_anchors WHERE app = $1", &[&app])
+        .await?
+        .get(0);
+    drop(client);
+    Ok(Shared {
+        claim: postgres(pg, app, actions),
+        anchor: DateTime::from_timestamp(started, 0).unwrap_or(now),
+    })
+}
 
 /// Claimed runs older than this are deleted by the winner of a newer one.
 const KEEP_SECS: i64 = 7 * 24 * 3600;
@@ -74,7 +109,12 @@ mod tests {
             interval: Interval::parse("1 minute").unwrap(),
             interval_text: "1 minute".into(),
         }]));
-        let app = format!("lease-test-{}", std::process::id());
+        let nonce = rand::distr::SampleString::sample_string(
+            &rand::distr::Alphanumeric,
+            &mut rand::rng(),
+            12,
+        );
+        let app = format!("lease-test-{nonce}");
         let nodes: Vec<Claim> = [
             Pg::connect(&url).await.unwrap(),
             Pg::connect(&url).await.unwrap(),
@@ -101,5 +141,12 @@ mod tests {
             .unwrap()
             .get(0);
         assert_eq!(left, 20, "the run from 8 days before was pruned");
+        // The anchor is the first node's start, whenever the others start.
+        let later = t0 + chrono::TimeDelta::minutes(7);
+        let one = shared(pg.clone(), app.clone(), actions.clone(), t0)
+            .await
+            .unwrap();
+        let two = shared(pg, app, actions, later).await.unwrap();
+        assert_eq!((one.anchor, two.anchor), (t0, t0));
     }
 }

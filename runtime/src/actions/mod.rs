@@ -151,6 +151,18 @@ impl Actions {
         }
     }
 
+    /// Starts the schedule of a node joining others at `now`: times are counted from `anchor`
+    /// (the first node's start) and each action's first run here is the first at or after
+    /// `now`.
+    pub fn start_at(&self, anchor: DateTime<Utc>, now: DateTime<Utc>) {
+        let mut table = self.table.lock().unwrap();
+        table.start = Some(anchor);
+        let just_before = now - TimeDelta::nanoseconds(1);
+        for (spec, state) in self.specs.iter().zip(&mut table.states) {
+            state.next = Some(spec.interval.next_after(anchor, just_before));
+        }
+    }
+
     /// The pure planning step: which runs are due at `now`. A due action whose previous run is
     /// still going is skipped; any other due action is marked running. Either way its next run
     /// becomes the first scheduled time after `now`, so missed times are never replayed.

@@ -461,7 +461,15 @@ async fn actions_driver_delivers_only_the_runs_it_claims() {
         (
             a.clone(),
             log,
-            Scheduler::spawn_with(a, clock, runner, Some(claim)),
+            Scheduler::spawn_with(
+                a,
+                clock,
+                runner,
+                Some(super::lease::Shared {
+                    claim,
+                    anchor: at(start),
+                }),
+            ),
         )
     };
     // Node A wins even minutes, node B odd ones, except 10:03, which nobody can claim.
@@ -487,4 +495,23 @@ async fn actions_driver_delivers_only_the_runs_it_claims() {
         (2.into(), 0.into())
     );
     assert_eq!(b.status()[0]["runs"], 2);
+}
+
+/// A node joining at 10:08 counts a 5-minute rate from the first node's start (10:00:30, so
+/// 10:01, 10:06, 10:11…) and its first run is the next of those times, as on the first node.
+#[test]
+fn actions_a_joining_node_keeps_the_first_nodes_rate_times() {
+    let first = actions(&[("r", "5 minutes")]);
+    first.start(at("2024-01-01T10:00:30Z"));
+    assert_eq!(first.next_run(0), Some(at("2024-01-01T10:01:00Z")));
+    let joining = actions(&[("r", "5 minutes")]);
+    joining.start_at(at("2024-01-01T10:00:30Z"), at("2024-01-01T10:08:00Z"));
+    assert_eq!(joining.next_run(0), Some(at("2024-01-01T10:11:00Z")));
+    first.plan(at("2024-01-01T10:01:00Z"));
+    first.plan(at("2024-01-01T10:06:00Z"));
+    assert_eq!(first.next_run(0), joining.next_run(0));
+    // Started alone at 10:08, the same rate would run at 10:08, 10:13…: the anchor aligns them.
+    let alone = actions(&[("r", "5 minutes")]);
+    alone.start(at("2024-01-01T10:08:00Z"));
+    assert_eq!(alone.next_run(0), Some(at("2024-01-01T10:08:00Z")));
 }

@@ -107,6 +107,16 @@ CREATE TABLE api_keys (
 );
 "#,
     ),
+    (
+        4,
+        "the start every node counts action rates from",
+        r#"
+CREATE TABLE action_anchors (
+    app TEXT PRIMARY KEY,
+    started BIGINT NOT NULL
+);
+"#,
+    ),
 ];
 
 /// The newest version this build knows.

@@ -12,7 +12,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use futures::FutureExt;
 use tokio::net::TcpListener;
 
@@ -48,16 +48,26 @@ pub async fn serve(
 ) -> Result<()> {
     let sleeper = tokio::spawn(sleeper::run(app.micros.clone()));
     let sweeper = tokio::spawn(sweep_data(app.clone()));
-    // On a shared store, each run goes to the node that claims it.
-    let claim = app
-        .pg
-        .clone()
-        .map(|pg| lease::postgres(pg, app.name.clone(), app.actions.clone()));
+    // On a shared store, each run goes to the node that claims it, at times every node
+    // counts from the same anchor.
+    let shared = match app.pg.clone() {
+        Some(pg) => Some(
+            lease::shared(
+                pg,
+                app.name.clone(),
+                app.actions.clone(),
+                chrono::Utc::now(),
+            )
+            .await
+            .context("starting the shared action schedule")?,
+        ),
+        None => None,
+    };
     let mut scheduler = Scheduler::spawn(
         app.actions.clone(),
         app.micros.clone(),
         app.hostname.clone(),
-        claim,
+        shared,
     );
     let shutdown = shutdown.boxed_local().shared();
     let front = server::run(

@@ -377,3 +377,57 @@ async fn api_keys_are_shared_and_revocation_reaches_every_node_within_a_second()
     within_a_second(second, 200).await;
     assert_eq!(keys(&["list"]).lines().count(), 1);
 }
+
+/// A one-minute action on two nodes of one app runs once per minute in all: each scheduled
+/// time is in exactly one node's `action ran` lines (takes one to two minutes).
+#[tokio::test(flavor = "multi_thread")]
+async fn an_action_on_two_nodes_runs_once_per_scheduled_time() {
+    let app = probe_app(
+        "",
+        "\n[[micro.action]]\nid = \"tick\"\nname = \"Tick\"\ninterval = \"1 minute\"\n",
+    );
+    let Some(args) = Store::Postgres.args(&app) else {
+        return;
+    };
+    let other_state = tempfile::tempdir().unwrap();
+    let a = Data::start(&app, &args).await;
+    let mut b_args = args.clone();
+    b_args.extend([
+        "--state-dir".into(),
+        other_state.path().display().to_string(),
+    ]);
+    let b = Data::start(&app, &b_args).await;
+    let scheduled = |srv: &crate::harness::Server| -> Vec<String> {
+        srv.stderr()
+            .lines()
+            .filter(|l| l.contains("action ran") && l.contains("action=tick"))
+            .filter_map(|l| l.split("scheduled=").nth(1))
+            .map(|s| s.split_whitespace().next().unwrap_or("").to_string())
+            .collect()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(150);
+    loop {
+        let mut all = scheduled(&a.srv);
+        all.extend(scheduled(&b.srv));
+        all.sort();
+        all.dedup();
+        if all.len() >= 2 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "two runs in 150 s: A {:?}, B {:?}",
+            scheduled(&a.srv),
+            scheduled(&b.srv)
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    // A second node delivering the same time would do so at once: give it a moment.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let (on_a, on_b) = (scheduled(&a.srv), scheduled(&b.srv));
+    let mut all = [on_a.clone(), on_b.clone()].concat();
+    let total = all.len();
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), total, "a time ran twice: A {on_a:?}, B {on_b:?}");
+}

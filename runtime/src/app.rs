@@ -19,6 +19,7 @@ use crate::keys::DataKeys;
 use crate::manifest::{Limits, Manifest};
 use crate::micro::Micro;
 use crate::micro::warm::WarmBudget;
+use crate::pg::Pg;
 use crate::sandbox::MicroSandbox;
 use crate::sandbox::env::{self, Override, Presets};
 use crate::sandbox::fs::{self, TmpDir};
@@ -41,6 +42,20 @@ pub struct Options {
     /// its share of the process's open-file limit after the runtime's reserve (see
     /// `sandbox::fds::micro_share`); `None` keeps the manifest's caps.
     pub fd_share: Option<usize>,
+    /// The PostgreSQL store (`--store`, else `MICRO_WASM_STORE`, else `[app] store`: see
+    /// [`store_url`] and [`connect_store`]); `None` keeps keys and data in the state dir.
+    pub pg: Option<Pg>,
+}
+
+/// The store URL for `manifest`: `flag`, else a non-empty `MICRO_WASM_STORE`, else
+/// `[app] store`.
+pub fn store_url(manifest: &Manifest, flag: Option<String>) -> Option<String> {
+    flag.or_else(|| {
+        std::env::var("MICRO_WASM_STORE")
+            .ok()
+            .filter(|s| !s.is_empty())
+    })
+    .or_else(|| manifest.app.store.clone())
 }
 
 /// The app, ready to serve.
@@ -59,6 +74,8 @@ pub struct App {
     pub compiler: Arc<Compiler>,
     /// The scheduled actions and their state (SPEC §6), driven by `actions::Scheduler`.
     pub actions: Arc<Actions>,
+    /// The PostgreSQL store shared with the app's other nodes (`--store`), if any.
+    pub pg: Option<Pg>,
 }
 
 /// The state dir used for `manifest`: `--state-dir`, else `.micro-wasm/` beside app.toml,
@@ -159,9 +176,37 @@ fn app_state_name(app: &str, app_dir: &Path) -> String {
     format!("{name}-{hex}")
 }
 
-/// The app's Data Keys (made on first use) and its data service, from `state_dir`.
-pub fn open_data(manifest: &Manifest, state_dir: &Path) -> Result<(DataKeys, DataService)> {
+/// Connects to the PostgreSQL store at `url`, if any, and migrates its schema.
+pub async fn connect_store(url: Option<&str>) -> Result<Option<Pg>> {
+    match url {
+        Some(url) => Ok(Some(Pg::connect(url).await?)),
+        None => Ok(None),
+    }
+}
+
+/// The app's Data Keys (made on first use) and its data service: in the PostgreSQL database
+/// behind `pg` (the app is known there by its name), else in `state_dir`.
+pub async fn open_data(
+    manifest: &Manifest,
+    state_dir: &Path,
+    pg: Option<Pg>,
+) -> Result<(DataKeys, DataService)> {
     let names: Vec<&str> = manifest.micros.iter().map(|m| m.name.as_str()).collect();
+    if let Some(pg) = pg {
+        let keys = DataKeys::load_or_create_pg(&pg, &manifest.app.name, &names).await?;
+        let shown = pg.shown().to_owned();
+        let data = DataService::open_postgres(
+            pg,
+            &keys.app_id,
+            &keys.app_id,
+            keys.project_keys(),
+            manifest.drive_cap,
+        )
+        .await
+        .with_context(|| format!("opening the app's data in {shown}"))?;
+        tracing::info!(store = %shown, "data in PostgreSQL");
+        return Ok((keys, data));
+    }
     let keys = DataKeys::load_or_create(state_dir, &names)?;
     let dir = state_dir.join("data");
     let data =
@@ -189,7 +234,11 @@ fn fd_capped(micro: &str, limits: &Limits, share: Option<usize>) -> Limits {
 impl App {
     /// Loads everything `manifest` names. `listen` is the bound address (its port is `PORT`,
     /// and it is the hostname when `[app] hostname` is unset).
-    pub fn load(manifest: &Manifest, opts: &Options, listen: std::net::SocketAddr) -> Result<App> {
+    pub async fn load(
+        manifest: &Manifest,
+        opts: &Options,
+        listen: std::net::SocketAddr,
+    ) -> Result<App> {
         let state_dir = state_dir(manifest, opts)?;
         tracing::info!(state_dir = %state_dir.display(), "state dir");
         fs::create_private_dir(&state_dir).context("state dir")?;
@@ -208,7 +257,8 @@ impl App {
             fs::check_sizes(&m.name, &m.src, &m.component)?;
         }
         let names: Vec<String> = manifest.micros.iter().map(|m| m.name.clone()).collect();
-        let (keys, data) = open_data(manifest, &state_dir)?;
+        let pg = opts.pg.clone();
+        let (keys, data) = open_data(manifest, &state_dir, pg.clone()).await?;
         let data = Arc::new(data);
         let logs = AppLogs::open(&state_dir.join("logs"), &names)?;
         let limits: Vec<_> = manifest.micros.iter().map(|m| m.limits.clone()).collect();
@@ -274,6 +324,7 @@ impl App {
             engine,
             compiler: Arc::new(compiler),
             actions: Arc::new(Actions::from_manifest(manifest)),
+            pg,
         })
     }
 

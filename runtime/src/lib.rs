@@ -19,6 +19,7 @@
 //! engine/      Wasmtime Engine, pooling, epoch ticker, compile cache
 //! build        each Micro's `build` command (run, build and --watch use it)
 //! keys/        data keys and API keys in the state dir, one owner-only writer
+//! pg/          PostgreSQL (the store of an app on several nodes): pool, URL, schema migrations
 //! telemetry/   access line and runtime logs, guest logs, activity ring, metrics
 //! manifest/    app.toml: read, units, intervals (cron/rate), validation with spans; Spacefile import
 //! transport/   leaf: JSON error kinds and response body types every layer may use
@@ -41,6 +42,7 @@ pub(crate) mod keys;
 mod layers;
 pub mod manifest;
 pub(crate) mod micro;
+pub(crate) mod pg;
 #[cfg(test)]
 mod proptests;
 pub(crate) mod sandbox;

@@ -18,6 +18,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 
 use super::delivery::{Delivery, deliver};
+use super::lease::{Claim, Shared};
 use super::{Actions, RunResult, Step, rfc3339};
 use crate::micro::Micro;
 use crate::transport::ErrorKind;
@@ -70,6 +71,7 @@ pub async fn drive(
     actions: Arc<Actions>,
     clock: Clock,
     runner: Runner,
+    claim: Option<Claim>,
     mut stop: watch::Receiver<bool>,
 ) {
     if actions.specs.is_empty() {
@@ -97,7 +99,14 @@ pub async fn drive(
                 Step::Run { action, scheduled } => {
                     let run = runner(action);
                     let one = run_one(actions.clone(), clock, action, scheduled, "schedule", run);
-                    runs.spawn(one);
+                    let claimed = claim.as_ref().map(|c| c(action, scheduled));
+                    runs.spawn(claimed_run(
+                        actions.clone(),
+                        action,
+                        scheduled,
+                        claimed,
+                        one,
+                    ));
                 }
                 Step::Skip { action, scheduled } => {
                     let spec = &actions.specs[action];
@@ -119,6 +128,39 @@ pub async fn drive(
         }
     }
     while runs.join_next().await.is_some() {}
+}
+
+/// Runs `one` unless the run had to be claimed and another node won it (or the claim failed:
+/// then no node may have it, which is logged, and the next scheduled time tries again).
+async fn claimed_run(
+    actions: Arc<Actions>,
+    action: usize,
+    scheduled: DateTime<Utc>,
+    claimed: Option<BoxFuture<'static, anyhow::Result<bool>>>,
+    one: impl Future<Output = RunResult>,
+) {
+    let won = match claimed {
+        None => true,
+        Some(claim) => claim.await.unwrap_or_else(|e| {
+            tracing::warn!(
+                action = %actions.specs[action].id,
+                scheduled = %rfc3339(scheduled),
+                error = %format!("{e:#}"),
+                "action run not claimed: the store is unreachable"
+            );
+            false
+        }),
+    };
+    if won {
+        one.await;
+    } else {
+        tracing::debug!(
+            action = %actions.specs[action].id,
+            scheduled = %rfc3339(scheduled),
+            "action run left to another node"
+        );
+        actions.release(action);
+    }
 }
 
 /// Runs action number `action` once, now, through the same path as a scheduled run
@@ -214,8 +256,14 @@ pub struct Scheduler {
 
 impl Scheduler {
     /// Starts the driver for `actions` on the system clock, delivering with [`deliver`] to
-    /// `micros` (indexed by `ActionSpec::micro`) with `hostname` as the event's `Host`.
-    pub fn spawn(actions: Arc<Actions>, micros: Vec<Arc<Micro>>, hostname: String) -> Scheduler {
+    /// `micros` (indexed by `ActionSpec::micro`) with `hostname` as the event's `Host`; with a
+    /// `shared` schedule, only the runs this node wins, at times counted from its anchor.
+    pub fn spawn(
+        actions: Arc<Actions>,
+        micros: Vec<Arc<Micro>>,
+        hostname: String,
+        shared: Option<Shared>,
+    ) -> Scheduler {
         let target = Arc::new((micros, hostname));
         let for_runner = actions.clone();
         let runner: Runner = Arc::new(move |action| {
@@ -226,16 +274,30 @@ impl Scheduler {
             }
             .boxed()
         });
-        Scheduler::spawn_with(actions, Clock::system(), runner)
+        Scheduler::spawn_with(actions, Clock::system(), runner, shared)
     }
 
     /// Starts the driver with any clock and runner (tests).
     /// The schedule starts now, before this returns, so `/__space/status` shows next runs from
     /// the first request on.
-    pub fn spawn_with(actions: Arc<Actions>, clock: Clock, runner: Runner) -> Scheduler {
-        actions.start(clock.now());
+    pub fn spawn_with(
+        actions: Arc<Actions>,
+        clock: Clock,
+        runner: Runner,
+        shared: Option<Shared>,
+    ) -> Scheduler {
+        let claim = match shared {
+            Some(Shared { claim, anchor }) => {
+                actions.start_at(anchor, clock.now());
+                Some(claim)
+            }
+            None => {
+                actions.start(clock.now());
+                None
+            }
+        };
         let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(drive(actions, clock, runner, stopped));
+        let task = tokio::spawn(drive(actions, clock, runner, claim, stopped));
         Scheduler {
             stop,
             task: Some(task),

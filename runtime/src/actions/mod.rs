@@ -19,9 +19,12 @@
 //! the clock outside [`driver::Clock`], nor bypass a Micro's limits or lifecycle: every
 //! delivery takes a concurrency slot with `Micro::try_begin` (waking a sleeping Micro; at the
 //! limit the run fails as busy) and runs through `micro::invoke`, exactly like an HTTP request.
+//! With several nodes on one PostgreSQL store, each scheduled run is first claimed ([`lease`])
+//! and only the node that wins delivers it.
 
 pub mod delivery;
 pub mod driver;
+pub mod lease;
 
 use std::sync::Mutex;
 
@@ -148,6 +151,18 @@ impl Actions {
         }
     }
 
+    /// Starts the schedule of a node joining others at `now`: times are counted from `anchor`
+    /// (the first node's start) and each action's first run here is the first at or after
+    /// `now`.
+    pub fn start_at(&self, anchor: DateTime<Utc>, now: DateTime<Utc>) {
+        let mut table = self.table.lock().unwrap();
+        table.start = Some(anchor);
+        let just_before = now - TimeDelta::nanoseconds(1);
+        for (spec, state) in self.specs.iter().zip(&mut table.states) {
+            state.next = Some(spec.interval.next_after(anchor, just_before));
+        }
+    }
+
     /// The pure planning step: which runs are due at `now`. A due action whose previous run is
     /// still going is skipped; any other due action is marked running. Either way its next run
     /// becomes the first scheduled time after `now`, so missed times are never replayed.
@@ -198,6 +213,12 @@ impl Actions {
     /// Action number `action`'s next scheduled run, once started.
     pub fn next_run(&self, action: usize) -> Option<DateTime<Utc>> {
         self.table.lock().unwrap().states.get(action)?.next
+    }
+
+    /// Ends action `action`'s scheduled run without a result: another node claimed it (see
+    /// [`lease`]), so nothing ran here.
+    pub fn release(&self, action: usize) {
+        self.table.lock().unwrap().states[action].running = false;
     }
 
     /// Records the end of action `action`'s run.

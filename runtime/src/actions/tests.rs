@@ -186,7 +186,7 @@ fn actions_missed_runs_are_not_replayed() {
 /// Runs the driver on a paused clock from `start` for `length`, with `runner`.
 async fn drive_for(a: &Arc<Actions>, start: &str, length: Duration, runner: Runner) -> Scheduler {
     let clock = Clock::starting_at(at(start));
-    let mut s = Scheduler::spawn_with(a.clone(), clock, runner);
+    let mut s = Scheduler::spawn_with(a.clone(), clock, runner, None);
     tokio::time::sleep(length).await;
     s.stop().await;
     s
@@ -342,7 +342,7 @@ async fn actions_driver_reports_failures_and_keeps_running() {
             _ => ok(),
         },
     );
-    let mut sched = Scheduler::spawn_with(a.clone(), Clock::starting_at(at(start)), runner);
+    let mut sched = Scheduler::spawn_with(a.clone(), Clock::starting_at(at(start)), runner, None);
     tokio::time::sleep(Duration::from_secs(60)).await; // 10:01:30
     let s = a.status();
     assert_eq!(s[0]["last"]["ok"], false);
@@ -435,4 +435,83 @@ fn actions_manual_run_never_overlaps_and_shows_in_status() {
     assert_eq!(s["last"]["ok"], true);
     assert_eq!(s["last"]["status"], 200);
     assert_eq!(s["runs"], 1);
+}
+
+/// Two nodes share one schedule: each run is claimed first, and a node delivers only the runs
+/// it wins; a lost claim leaves the action free for its next run (no skip), and a failed claim
+/// delivers nothing.
+#[tokio::test(start_paused = true)]
+async fn actions_driver_delivers_only_the_runs_it_claims() {
+    let start = "2024-01-01T10:00:30Z";
+    let node = |wins: fn(i64) -> Option<bool>| {
+        let a = actions(&[("tick", "1 minute")]);
+        let log = Log::default();
+        let runner = recorder(
+            &a,
+            Clock::starting_at(at(start)),
+            &log,
+            |_, _| Duration::from_millis(10),
+            |_, _| ok(),
+        );
+        let claim: super::lease::Claim = Arc::new(move |_, scheduled: DateTime<Utc>| {
+            let minute = scheduled.timestamp() / 60;
+            async move { wins(minute).ok_or_else(|| anyhow::anyhow!("store down")) }.boxed()
+        });
+        let clock = Clock::starting_at(at(start));
+        (
+            a.clone(),
+            log,
+            Scheduler::spawn_with(
+                a,
+                clock,
+                runner,
+                Some(super::lease::Shared {
+                    claim,
+                    anchor: at(start),
+                }),
+            ),
+        )
+    };
+    // Node A wins even minutes, node B odd ones, except 10:03, which nobody can claim.
+    const TEN_O_THREE: i64 = 28_401_723; // 2024-01-01T10:03:00Z in minutes since 1970
+    let (a, log_a, mut sched_a) = node(|m| Some(m % 2 == 0));
+    let (b, log_b, mut sched_b) = node(|m| (m != TEN_O_THREE).then_some(m % 2 == 1));
+    tokio::time::sleep(Duration::from_secs(5 * 60)).await; // 10:05:30
+    sched_a.stop().await;
+    sched_b.stop().await;
+    assert_eq!(
+        times(&log_a, "tick"),
+        ["2024-01-01T10:02:00.000Z", "2024-01-01T10:04:00.000Z"]
+    );
+    assert_eq!(
+        times(&log_b, "tick"),
+        ["2024-01-01T10:01:00.000Z", "2024-01-01T10:05:00.000Z"]
+    );
+    assert_eq!(
+        (
+            a.status()[0]["runs"].clone(),
+            a.status()[0]["skipped"].clone()
+        ),
+        (2.into(), 0.into())
+    );
+    assert_eq!(b.status()[0]["runs"], 2);
+}
+
+/// A node joining at 10:08 counts a 5-minute rate from the first node's start (10:00:30, so
+/// 10:01, 10:06, 10:11…) and its first run is the next of those times, as on the first node.
+#[test]
+fn actions_a_joining_node_keeps_the_first_nodes_rate_times() {
+    let first = actions(&[("r", "5 minutes")]);
+    first.start(at("2024-01-01T10:00:30Z"));
+    assert_eq!(first.next_run(0), Some(at("2024-01-01T10:01:00Z")));
+    let joining = actions(&[("r", "5 minutes")]);
+    joining.start_at(at("2024-01-01T10:00:30Z"), at("2024-01-01T10:08:00Z"));
+    assert_eq!(joining.next_run(0), Some(at("2024-01-01T10:11:00Z")));
+    first.plan(at("2024-01-01T10:01:00Z"));
+    first.plan(at("2024-01-01T10:06:00Z"));
+    assert_eq!(first.next_run(0), joining.next_run(0));
+    // Started alone at 10:08, the same rate would run at 10:08, 10:13…: the anchor aligns them.
+    let alone = actions(&[("r", "5 minutes")]);
+    alone.start(at("2024-01-01T10:08:00Z"));
+    assert_eq!(alone.next_run(0), Some(at("2024-01-01T10:08:00Z")));
 }

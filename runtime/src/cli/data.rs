@@ -32,6 +32,9 @@ pub struct DataArgs {
     /// State dir; default .micro-wasm/ beside app.toml
     #[arg(long, global = true)]
     state_dir: Option<PathBuf>,
+    /// The app's PostgreSQL store, as for `run --store`
+    #[arg(long, value_name = "URL", global = true)]
+    store: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -54,22 +57,24 @@ pub fn data(args: DataArgs) -> Result<(), Failure> {
         ..Options::default()
     };
     let dir = state_dir(&manifest, &opts).map_err(|e| Failure::Usage(format!("{e:#}")))?;
-    let (keys, service) = open_data(&manifest, &dir)?;
-    let key = keys
-        .project_keys()
-        .into_iter()
-        .next()
-        .context("the app has no data key")?;
-    let client = Client {
-        service,
-        project: keys.app_id.clone(),
-        key,
-    };
+    let store = crate::app::store_url(&manifest, args.store);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the tokio runtime")?;
     runtime.block_on(async {
+        let pg = crate::app::connect_store(store.as_deref()).await?;
+        let (keys, service) = open_data(&manifest, &dir, pg).await?;
+        let key = keys
+            .project_keys()
+            .into_iter()
+            .next()
+            .context("the app has no data key")?;
+        let client = Client {
+            service,
+            project: keys.app_id.clone(),
+            key,
+        };
         match &args.action {
             DataAction::Export { dir } => export(&client, dir).await,
             DataAction::Import { dir } => import(&client, dir).await,

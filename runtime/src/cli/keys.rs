@@ -1,5 +1,6 @@
 //! `micro-wasm keys create NAME | list | revoke NAME [--app APP_TOML]`: the app's API keys
-//! (SPEC §4), stored hashed in the state dir; a new key is printed once.
+//! (SPEC §4), stored hashed in the state dir, or with `--store` in the PostgreSQL store every
+//! node reads; a new key is printed once.
 
 use std::path::PathBuf;
 
@@ -7,7 +8,8 @@ use clap::{Args, Subcommand};
 
 use super::{Failure, load};
 use crate::app::{Options, state_dir};
-use crate::keys::api;
+use crate::keys::{api, api_pg};
+use crate::pg::Pg;
 
 #[derive(Args, Debug)]
 pub struct KeysArgs {
@@ -19,6 +21,9 @@ pub struct KeysArgs {
     /// State dir; default .micro-wasm/ beside app.toml
     #[arg(long, global = true)]
     state_dir: Option<PathBuf>,
+    /// The app's PostgreSQL store, as for `run --store` (keys shared by every node)
+    #[arg(long, value_name = "URL", global = true)]
+    store: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -33,6 +38,9 @@ enum KeysAction {
 
 pub fn keys(args: KeysArgs) -> Result<(), Failure> {
     let manifest = load(&args.app_toml)?;
+    if let Some(url) = crate::app::store_url(&manifest, args.store.clone()) {
+        return shared(&url, &manifest.app.name, args.action);
+    }
     let dir = state_dir(
         &manifest,
         &Options {
@@ -58,4 +66,38 @@ pub fn keys(args: KeysArgs) -> Result<(), Failure> {
         }
     }
     Ok(())
+}
+
+/// The same actions on the keys in the PostgreSQL store at `url`.
+fn shared(url: &str, app: &str, action: KeysAction) -> Result<(), Failure> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(anyhow::Error::from)?;
+    runtime.block_on(async {
+        let pg = Pg::connect(url).await?;
+        match action {
+            KeysAction::Create { name } => {
+                let key = api_pg::create_pg(&pg, app, &name)
+                    .await
+                    .map_err(|e| Failure::Usage(format!("{e:#}")))?;
+                println!("{key}");
+                eprintln!(
+                    "key `{name}` created for every node; send it as `X-Space-App-Key`. It is not shown again."
+                );
+            }
+            KeysAction::List => {
+                for (name, created) in api_pg::list_pg(&pg, app).await? {
+                    println!("{name}\t{created}");
+                }
+            }
+            KeysAction::Revoke { name } => {
+                api_pg::revoke_pg(&pg, app, &name)
+                    .await
+                    .map_err(|e| Failure::Usage(format!("{e:#}")))?;
+                eprintln!("key `{name}` revoked on every node");
+            }
+        }
+        Ok::<_, Failure>(())
+    })
 }

@@ -7,6 +7,7 @@ mod keys;
 mod logs;
 mod new;
 mod run;
+mod store;
 mod trigger;
 mod validate;
 
@@ -62,6 +63,8 @@ enum Command {
     Keys(keys::KeysArgs),
     /// Export or import every Base and Drive of the app
     Data(data::DataArgs),
+    /// Migrate or check the PostgreSQL store several nodes share (`run --store`)
+    Store(store::StoreArgs),
     /// Print the last lines of each Micro's log file; --follow keeps printing new ones
     Logs(logs::LogsArgs),
     /// Create an app directory NAME/ with app.toml and a Rust guest to start from
@@ -136,6 +139,7 @@ pub fn main() -> ExitCode {
         Command::Trigger(args) => trigger::trigger(args),
         Command::Keys(args) => keys::keys(args),
         Command::Data(args) => data::data(args),
+        Command::Store(args) => store::store(args),
         Command::Logs(args) => logs::logs(args),
         Command::New(args) => new::new(args),
         Command::Import(args) => import::import(args),

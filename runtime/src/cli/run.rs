@@ -12,6 +12,7 @@ use clap::Args;
 use super::{EnvArgs, Failure, load};
 use crate::app::{App, Options};
 use crate::build;
+use crate::keys::ApiKeys;
 use crate::sandbox::fds;
 use crate::serve::{self, ServeOptions, watch};
 use crate::server::headers::TrustedProxies;
@@ -30,6 +31,10 @@ pub struct RunArgs {
     state_dir: Option<PathBuf>,
     #[command(flatten)]
     env: EnvArgs,
+    /// Keep keys and data in this PostgreSQL database (postgres://user@host/db), shared by
+    /// every node serving the app; default MICRO_WASM_STORE, then [app] store, else embedded
+    #[arg(long, value_name = "URL")]
+    store: Option<String>,
     /// Peer address or CIDR whose X-Forwarded-For is trusted (repeatable)
     #[arg(long = "trusted-proxy", value_name = "CIDR")]
     trusted_proxy: Vec<String>,
@@ -69,7 +74,9 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
         env,
         tmp_root: None,
         fd_share: fd_share(args.max_connections, manifest.micros.len()),
+        pg: None,
     };
+    let store = crate::app::store_url(&manifest, args.store);
     let state_dir =
         crate::app::state_dir(&manifest, &opts).map_err(|e| Failure::Usage(format!("{e:#}")))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -81,8 +88,15 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
         let addr = listener.local_addr()?;
-        let door = Arc::new(FrontDoor::new(&manifest, &state_dir, trusted)?);
-        let app = Arc::new(App::load(&manifest, &opts, addr)?);
+        let mut door = FrontDoor::new(&manifest, &state_dir, trusted)?;
+        let mut opts = opts;
+        opts.pg = crate::app::connect_store(store.as_deref()).await?;
+        if let (Some(pg), Some(_)) = (&opts.pg, &door.api_keys) {
+            // API keys shared by every node, instead of the state dir's.
+            door.api_keys = Some(ApiKeys::load_pg(pg.clone(), &manifest.app.name).await?);
+        }
+        let door = Arc::new(door);
+        let app = Arc::new(App::load(&manifest, &opts, addr).await?);
         // Before the announcement: a change saved once the app is up is a change.
         let watcher = args
             .watch

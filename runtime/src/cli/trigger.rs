@@ -37,6 +37,9 @@ pub struct TriggerArgs {
     state_dir: Option<PathBuf>,
     #[command(flatten)]
     env: EnvArgs,
+    /// The app's PostgreSQL store, as for `run --store`
+    #[arg(long, value_name = "URL")]
+    store: Option<String>,
 }
 
 pub fn trigger(args: TriggerArgs) -> Result<(), Failure> {
@@ -82,14 +85,18 @@ pub fn trigger(args: TriggerArgs) -> Result<(), Failure> {
         env,
         tmp_root: Some(tmp_root.clone()),
         fd_share: None,
+        pg: None,
     };
+    let store = crate::app::store_url(&manifest, args.store.clone());
     crate::app::state_dir(&manifest, &opts).map_err(|e| Failure::Usage(format!("{e:#}")))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the tokio runtime")?;
     let result = runtime.block_on(async {
-        let app = App::load(&manifest, &opts, NOMINAL_LISTEN)?;
+        let mut opts = opts;
+        opts.pg = crate::app::connect_store(store.as_deref()).await?;
+        let app = App::load(&manifest, &opts, NOMINAL_LISTEN).await?;
         let micro = &app.micros[spec.micro];
         let started = std::time::Instant::now();
         let delivery = actions::deliver(micro, &spec.id, &app.hostname).await;

@@ -2,7 +2,8 @@
 //! shape) with the right status, and the small helpers that build response bodies.
 //!
 //! It owns no HTTP routing and no storage; it must never produce an empty error body and never
-//! panic. Internal failures are logged here and reach the client only as a generic 500.
+//! panic. Internal failures are logged here and reach the client only as a generic 500; a
+//! store that is unreachable is a 503 and a store's refusal a 400 (see `store::StoreError`).
 
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
@@ -10,6 +11,7 @@ use http_body_util::{BodyExt, Full};
 use serde::Serialize;
 
 use super::DataBody;
+use super::store::StoreError;
 
 /// A failure answered to the client as `{"errors":[message]}` with `status`.
 #[derive(Debug)]
@@ -48,6 +50,17 @@ impl ApiError {
 
 impl From<anyhow::Error> for ApiError {
     fn from(err: anyhow::Error) -> Self {
+        match err.downcast_ref::<StoreError>() {
+            Some(StoreError::Invalid(msg)) => return Self::bad_request(msg.clone()),
+            Some(StoreError::Unavailable(msg)) => {
+                tracing::warn!(error = %msg, "data service: store unavailable");
+                return Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "The data store is unavailable; try again shortly",
+                );
+            }
+            None => {}
+        }
         tracing::error!(error = %format!("{err:#}"), "data service: internal error");
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error")
     }

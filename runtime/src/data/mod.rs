@@ -1,15 +1,19 @@
 //! The data service: Deta Base and Deta Drive HTTP APIs served in process for one app, on an
-//! embedded store. [`DataService::handle`] takes a request whose path is
+//! embedded store or on PostgreSQL shared by every node serving the app. [`DataService::handle`] takes a request whose path is
 //! `/v1/{project_id}/{name}/...`, checks the Data Key, and hands it to `base` or `drive`.
 //!
 //! This file owns the public surface (the service, [`Api`], [`DataBody`], [`Summary`]), the
 //! authentication and the clock. It must not hold HTTP semantics of either API (those are in
-//! `base.rs` and `drive.rs`) nor SQL (in `sqlite*.rs`, behind `store::Store`).
+//! `base.rs` and `drive.rs`) nor SQL (in `sqlite*.rs` and `postgres*.rs`, behind
+//! `store::Store`).
 
 mod base;
 mod drive;
 mod errors;
 mod item;
+mod postgres;
+mod postgres_drive;
+mod postgres_query;
 mod query;
 mod request;
 mod sqlite;
@@ -98,6 +102,25 @@ impl DataService {
             project_id: project_id.to_owned(),
             keys,
             store: Store::Sqlite(store),
+            drive_cap,
+            fixed_now: Arc::new(AtomicI64::new(0)),
+        })
+    }
+
+    /// Opens the store of app `app` in the PostgreSQL database behind `pg` (migrated already);
+    /// otherwise as [`DataService::open_embedded`].
+    pub async fn open_postgres(
+        pg: crate::pg::Pg,
+        app: &str,
+        project_id: &str,
+        keys: Vec<String>,
+        drive_cap: u64,
+    ) -> anyhow::Result<DataService> {
+        let store = postgres::PgStore::open(pg, app).await?;
+        Ok(DataService {
+            project_id: project_id.to_owned(),
+            keys,
+            store: Store::Postgres(store),
             drive_cap,
             fixed_now: Arc::new(AtomicI64::new(0)),
         })

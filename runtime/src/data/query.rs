@@ -28,8 +28,9 @@ struct Cond {
     operand: Value,
 }
 
+/// A condition's operator (`field?op`; none is `Eq`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Op {
+pub enum Op {
     Eq,
     Ne,
     Lt,
@@ -40,6 +41,14 @@ enum Op {
     Range,
     Contains,
     NotContains,
+}
+
+/// One condition as plain data, for a store that translates queries into its own language.
+#[derive(Debug, Clone, Copy)]
+pub struct CondView<'a> {
+    pub path: &'a [String],
+    pub op: Op,
+    pub operand: &'a Value,
 }
 
 /// Keys a scan must cover, in key order: from `lo` (inclusive) up to `hi`.
@@ -64,6 +73,23 @@ impl Query {
             .map(parse_branch)
             .collect::<Result<_, _>>()?;
         Ok(Query { branches })
+    }
+
+    /// The branches (ORed) of conditions (ANDed); no branch: every item matches.
+    pub fn branches(&self) -> Vec<Vec<CondView<'_>>> {
+        self.branches
+            .iter()
+            .map(|b| {
+                b.conds
+                    .iter()
+                    .map(|c| CondView {
+                        path: &c.path,
+                        op: c.op,
+                        operand: &c.operand,
+                    })
+                    .collect()
+            })
+            .collect()
     }
 
     /// Whether `item` matches.

@@ -1,17 +1,30 @@
 //! The storage interface of the data service: one enum, [`Store`], whose async methods are the
-//! Base and Drive operations the HTTP layer needs, dispatched on the backend. Today the only
-//! backend is the embedded SQLite store ([`super::sqlite`]); a PostgreSQL variant can be added
-//! by implementing the same methods and adding one arm to each match.
+//! Base and Drive operations the HTTP layer needs, dispatched on the backend: the embedded
+//! SQLite store ([`super::sqlite`]) or PostgreSQL ([`super::postgres`]), shared by every node
+//! serving the app. Both give the same answers to the same requests.
 //!
-//! It owns the plain data passed across that boundary. It must not know about HTTP, and every
-//! method returns only after its writes are durable (committed).
+//! It owns the plain data passed across that boundary and [`StoreError`], the failures a
+//! store reports to the client as such. It must not know about HTTP, and every method returns
+//! only after its writes are durable (committed).
 
 use bytes::Bytes;
 use serde_json::Value;
 
+use super::postgres::PgStore;
 use super::query::{KeyRange, Query};
 use super::sqlite::SqliteStore;
 use super::update::UpdateOps;
+
+/// A store failure the client is told about (any other error is an internal one).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The request asks for something this store cannot keep (answered 400).
+    #[error("{0}")]
+    Invalid(String),
+    /// The database cannot be reached now (answered 503; the next request tries again).
+    #[error("{0}")]
+    Unavailable(String),
+}
 
 /// A Base item ready to store: its key, its JSON text and its expiry (Unix seconds).
 #[derive(Debug, Clone)]
@@ -89,6 +102,7 @@ pub struct Usage {
 #[derive(Clone)]
 pub enum Store {
     Sqlite(SqliteStore),
+    Postgres(PgStore),
 }
 
 impl Store {
@@ -102,6 +116,7 @@ impl Store {
     ) -> anyhow::Result<()> {
         match self {
             Store::Sqlite(s) => s.put_items(base, items, now).await,
+            Store::Postgres(s) => s.put_items(base, items, now).await,
         }
     }
 
@@ -114,12 +129,14 @@ impl Store {
     ) -> anyhow::Result<Option<String>> {
         match self {
             Store::Sqlite(s) => s.get_item(base, key, now).await,
+            Store::Postgres(s) => s.get_item(base, key, now).await,
         }
     }
 
     pub async fn delete_item(&self, base: &str, key: &str) -> anyhow::Result<()> {
         match self {
             Store::Sqlite(s) => s.delete_item(base, key).await,
+            Store::Postgres(s) => s.delete_item(base, key).await,
         }
     }
 
@@ -132,6 +149,7 @@ impl Store {
     ) -> anyhow::Result<bool> {
         match self {
             Store::Sqlite(s) => s.insert_item(base, item, now).await,
+            Store::Postgres(s) => s.insert_item(base, item, now).await,
         }
     }
 
@@ -145,12 +163,14 @@ impl Store {
     ) -> anyhow::Result<UpdateOutcome> {
         match self {
             Store::Sqlite(s) => s.update_item(base, key, ops, now).await,
+            Store::Postgres(s) => s.update_item(base, key, ops, now).await,
         }
     }
 
     pub async fn query_page(&self, base: &str, req: PageRequest, now: i64) -> anyhow::Result<Page> {
         match self {
             Store::Sqlite(s) => s.query_page(base, req, now).await,
+            Store::Postgres(s) => s.query_page(base, req, now).await,
         }
     }
 
@@ -159,12 +179,14 @@ impl Store {
     pub async fn sweep(&self, now: i64, stale_before: i64) -> anyhow::Result<u64> {
         match self {
             Store::Sqlite(s) => s.sweep(now, stale_before).await,
+            Store::Postgres(s) => s.sweep(now, stale_before).await,
         }
     }
 
     pub async fn usage(&self, now: i64) -> anyhow::Result<Usage> {
         match self {
             Store::Sqlite(s) => s.usage(now).await,
+            Store::Postgres(s) => s.usage(now).await,
         }
     }
 
@@ -179,12 +201,14 @@ impl Store {
     ) -> anyhow::Result<()> {
         match self {
             Store::Sqlite(s) => s.start_upload(id, drive, name, content_type, now).await,
+            Store::Postgres(s) => s.start_upload(id, drive, name, content_type, now).await,
         }
     }
 
     pub async fn upload_meta(&self, id: &str) -> anyhow::Result<Option<UploadMeta>> {
         match self {
             Store::Sqlite(s) => s.upload_meta(id).await,
+            Store::Postgres(s) => s.upload_meta(id).await,
         }
     }
 
@@ -192,6 +216,7 @@ impl Store {
     pub async fn discard_part(&self, id: &str, part: i64) -> anyhow::Result<()> {
         match self {
             Store::Sqlite(s) => s.discard_part(id, part).await,
+            Store::Postgres(s) => s.discard_part(id, part).await,
         }
     }
 
@@ -206,6 +231,7 @@ impl Store {
     ) -> anyhow::Result<ChunkOutcome> {
         match self {
             Store::Sqlite(s) => s.put_chunk(id, part, seq, data, cap).await,
+            Store::Postgres(s) => s.put_chunk(id, part, seq, data, cap).await,
         }
     }
 
@@ -219,6 +245,7 @@ impl Store {
     ) -> anyhow::Result<bool> {
         match self {
             Store::Sqlite(s) => s.end_part(id, part, size, content_type).await,
+            Store::Postgres(s) => s.end_part(id, part, size, content_type).await,
         }
     }
 
@@ -226,6 +253,7 @@ impl Store {
     pub async fn finish_upload(&self, id: &str, now: i64) -> anyhow::Result<bool> {
         match self {
             Store::Sqlite(s) => s.finish_upload(id, now).await,
+            Store::Postgres(s) => s.finish_upload(id, now).await,
         }
     }
 
@@ -233,12 +261,14 @@ impl Store {
     pub async fn abort_upload(&self, id: &str) -> anyhow::Result<bool> {
         match self {
             Store::Sqlite(s) => s.abort_upload(id).await,
+            Store::Postgres(s) => s.abort_upload(id).await,
         }
     }
 
     pub async fn file_meta(&self, drive: &str, name: &str) -> anyhow::Result<Option<FileMeta>> {
         match self {
             Store::Sqlite(s) => s.file_meta(drive, name).await,
+            Store::Postgres(s) => s.file_meta(drive, name).await,
         }
     }
 
@@ -251,6 +281,7 @@ impl Store {
     ) -> anyhow::Result<Option<Bytes>> {
         match self {
             Store::Sqlite(s) => s.read_chunk(blob, part, seq).await,
+            Store::Postgres(s) => s.read_chunk(blob, part, seq).await,
         }
     }
 
@@ -264,12 +295,14 @@ impl Store {
     ) -> anyhow::Result<(Vec<String>, bool)> {
         match self {
             Store::Sqlite(s) => s.list_files(drive, prefix, after, limit).await,
+            Store::Postgres(s) => s.list_files(drive, prefix, after, limit).await,
         }
     }
 
     pub async fn delete_files(&self, drive: &str, names: Vec<String>) -> anyhow::Result<()> {
         match self {
             Store::Sqlite(s) => s.delete_files(drive, names).await,
+            Store::Postgres(s) => s.delete_files(drive, names).await,
         }
     }
 
@@ -277,6 +310,7 @@ impl Store {
     pub async fn drive_bytes(&self) -> anyhow::Result<u64> {
         match self {
             Store::Sqlite(s) => s.drive_bytes().await,
+            Store::Postgres(s) => s.drive_bytes().await,
         }
     }
 }

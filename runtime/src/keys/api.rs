@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result, bail};
@@ -60,7 +60,7 @@ fn write(state_dir: &Path, file: &KeyFile) -> Result<()> {
     write_private(&path(state_dir), &serde_json::to_vec_pretty(file)?)
 }
 
-fn hash(key: &str) -> String {
+pub(super) fn hash(key: &str) -> String {
     Sha256::digest(key.as_bytes())
         .iter()
         .map(|b| format!("{b:02x}"))
@@ -68,7 +68,8 @@ fn hash(key: &str) -> String {
 }
 
 /// Creates a key named `name` and returns it (the only time it is shown).
-pub fn create(state_dir: &Path, name: &str) -> Result<String> {
+/// Refuses a key name that is empty or not made of letters, digits, `-` and `_`.
+pub(super) fn check_name(name: &str) -> Result<()> {
     if name.is_empty()
         || !name
             .chars()
@@ -76,6 +77,18 @@ pub fn create(state_dir: &Path, name: &str) -> Result<String> {
     {
         bail!("key name `{name}` must be non-empty and use only letters, digits, `-` and `_`");
     }
+    Ok(())
+}
+
+/// A new key and its creation time (RFC 3339).
+pub(super) fn new_key() -> (String, String) {
+    let key = Alphanumeric.sample_string(&mut rand::rng(), KEY_LEN);
+    let created = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    (key, created)
+}
+
+pub fn create(state_dir: &Path, name: &str) -> Result<String> {
+    check_name(name)?;
     let mut file = read(state_dir)?;
     if file.keys.contains_key(name) {
         bail!(
@@ -83,8 +96,7 @@ pub fn create(state_dir: &Path, name: &str) -> Result<String> {
             path(state_dir).display()
         );
     }
-    let key = Alphanumeric.sample_string(&mut rand::rng(), KEY_LEN);
-    let created = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let (key, created) = new_key();
     file.keys.insert(
         name.to_string(),
         StoredKey {
@@ -124,25 +136,44 @@ pub fn revoke(state_dir: &Path, name: &str) -> Result<()> {
 
 /// The running app's view of its keys, reloaded when the file changes.
 pub struct ApiKeys {
-    state_dir: PathBuf,
-    cache: RwLock<Cache>,
+    pub(super) state_dir: PathBuf,
+    pub(super) cache: Arc<RwLock<Cache>>,
+    /// The keys are in the PostgreSQL store and a task keeps the cache fresh
+    /// (`super::api_pg`); the file is not read.
+    pub(super) shared: bool,
 }
 
-struct Cache {
+pub(super) struct Cache {
     checked: Instant,
     modified: Option<SystemTime>,
-    hashes: Vec<[u8; 32]>,
+    pub(super) hashes: Vec<[u8; 32]>,
+}
+
+impl Cache {
+    pub(super) fn new(hashes: Vec<[u8; 32]>) -> Cache {
+        Cache {
+            checked: Instant::now(),
+            modified: None,
+            hashes,
+        }
+    }
+}
+
+/// The 32 bytes of a hex SHA-256; None when it is not one.
+pub(super) fn digest_of(hex: &str) -> Option<[u8; 32]> {
+    let bytes: Vec<u8> = (0..hex.len())
+        .step_by(2)
+        .filter_map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+        .collect();
+    bytes.try_into().ok()
 }
 
 impl ApiKeys {
     pub fn load(state_dir: &Path) -> Result<ApiKeys> {
         let keys = ApiKeys {
             state_dir: state_dir.to_path_buf(),
-            cache: RwLock::new(Cache {
-                checked: Instant::now(),
-                modified: None,
-                hashes: Vec::new(),
-            }),
+            cache: Arc::new(RwLock::new(Cache::new(Vec::new()))),
+            shared: false,
         };
         keys.reload()?;
         Ok(keys)
@@ -155,13 +186,7 @@ impl ApiKeys {
         let hashes = read(&self.state_dir)?
             .keys
             .values()
-            .filter_map(|k| {
-                let bytes: Vec<u8> = (0..k.sha256.len())
-                    .step_by(2)
-                    .filter_map(|i| u8::from_str_radix(k.sha256.get(i..i + 2)?, 16).ok())
-                    .collect();
-                bytes.try_into().ok()
-            })
+            .filter_map(|k| digest_of(&k.sha256))
             .collect();
         *self.cache.write().unwrap() = Cache {
             checked: Instant::now(),
@@ -172,6 +197,9 @@ impl ApiKeys {
     }
 
     fn refresh(&self) {
+        if self.shared {
+            return;
+        }
         let stale = self.cache.read().unwrap().checked.elapsed() >= RELOAD_EVERY;
         if !stale {
             return;

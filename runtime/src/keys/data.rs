@@ -82,6 +82,23 @@ impl DataKeys {
         })
     }
 
+    /// Keys read from elsewhere (the PostgreSQL store), checked like the file's.
+    pub(super) fn from_parts(
+        app_id: String,
+        secrets: BTreeMap<String, String>,
+        origin: &str,
+    ) -> anyhow::Result<DataKeys> {
+        if !is_app_id(&app_id) {
+            bail!("{origin}: app_id {app_id:?} is not {APP_ID_LEN} characters of [a-z0-9]");
+        }
+        if let Some(micro) = secrets.iter().find(|(_, s)| !is_secret(s)).map(|(m, _)| m) {
+            bail!(
+                "{origin}: the secret of micro {micro:?} is not {SECRET_LEN} characters of [A-Za-z0-9]"
+            );
+        }
+        Ok(DataKeys { app_id, secrets })
+    }
+
     /// Every Micro's `DETA_PROJECT_KEY`: the keys the app's data service accepts.
     pub fn project_keys(&self) -> Vec<String> {
         self.secrets
@@ -163,14 +180,14 @@ fn write_keys_file(path: &Path, file: &KeysFile) -> anyhow::Result<()> {
     write_private(path, text.as_bytes())
 }
 
-fn new_app_id() -> String {
+pub(super) fn new_app_id() -> String {
     let mut rng = rand::rng();
     (0..APP_ID_LEN)
         .map(|_| char::from(APP_ID_CHARS[rng.random_range(0..APP_ID_CHARS.len())]))
         .collect()
 }
 
-fn new_secret() -> String {
+pub(super) fn new_secret() -> String {
     Alphanumeric.sample_string(&mut rand::rng(), SECRET_LEN)
 }
 

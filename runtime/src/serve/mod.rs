@@ -12,11 +12,11 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use futures::FutureExt;
 use tokio::net::TcpListener;
 
-use crate::actions::Scheduler;
+use crate::actions::{Scheduler, lease};
 use crate::app::App;
 use crate::micro::sleeper;
 use crate::server::{self, FrontDoor};
@@ -48,10 +48,26 @@ pub async fn serve(
 ) -> Result<()> {
     let sleeper = tokio::spawn(sleeper::run(app.micros.clone()));
     let sweeper = tokio::spawn(sweep_data(app.clone()));
+    // On a shared store, each run goes to the node that claims it, at times every node
+    // counts from the same anchor.
+    let shared = match app.pg.clone() {
+        Some(pg) => Some(
+            lease::shared(
+                pg,
+                app.name.clone(),
+                app.actions.clone(),
+                chrono::Utc::now(),
+            )
+            .await
+            .context("starting the shared action schedule")?,
+        ),
+        None => None,
+    };
     let mut scheduler = Scheduler::spawn(
         app.actions.clone(),
         app.micros.clone(),
         app.hostname.clone(),
+        shared,
     );
     let shutdown = shutdown.boxed_local().shared();
     let front = server::run(

@@ -9,16 +9,18 @@ use http::Request;
 use http_body_util::Full;
 use serde_json::{Value, json};
 
-use super::{Data, Way};
+use super::{Data, Store, Way};
 use crate::harness::probe_app;
 
-#[tokio::test(flavor = "multi_thread")]
-async fn all_micros_of_an_app_share_its_bases_and_drives() {
+async fn all_micros_of_an_app_share_its_bases_and_drives(store: Store) {
     let app = probe_app(
         "",
         "primary = true\n\n[[micro]]\nname = \"other\"\ncomponent = '{probe}'\nsrc = \"code\"\npath = \"/other\"\n",
     );
-    let d = Data::start(&app).await;
+    let Some(args) = store.args(&app) else {
+        return;
+    };
+    let d = Data::start(&app, &args).await;
     let r = d
         .srv
         .send(
@@ -40,10 +42,12 @@ async fn all_micros_of_an_app_share_its_bases_and_drives() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn data_survives_restart_and_sleep() {
+async fn data_survives_restart_and_sleep(store: Store) {
     let app = probe_app("sleep_after = \"200ms\"", "");
-    let d = Data::start(&app).await;
+    let Some(args) = store.args(&app) else {
+        return;
+    };
+    let d = Data::start(&app, &args).await;
     let r = d
         .base(
             Way::Guest,
@@ -73,7 +77,7 @@ async fn data_survives_restart_and_sleep() {
     assert_eq!(r.json()["v"], 1, "after sleep");
     let key = d.key.clone();
     drop(d);
-    let d = Data::start(&app).await;
+    let d = Data::start(&app, &args).await;
     assert_eq!(d.key, key, "the same Data Key after a restart");
     let r = d.base(Way::Guest, "GET", "keep/items/a", Value::Null).await;
     assert_eq!(r.json()["v"], 1, "after restart");
@@ -93,10 +97,12 @@ async fn data_survives_restart_and_sleep() {
 /// Writes items one by one from outside until the process is killed with SIGKILL; every
 /// write that was answered 207 is there after a restart, whole.
 #[cfg(unix)]
-#[tokio::test(flavor = "multi_thread")]
-async fn sigkill_loses_no_acknowledged_write() {
+async fn sigkill_loses_no_acknowledged_write(store: Store) {
     let app = probe_app("", "");
-    let d = Data::start(&app).await;
+    let Some(args) = store.args(&app) else {
+        return;
+    };
+    let d = Data::start(&app, &args).await;
     let pid = d.srv.pid();
     let value = "v".repeat(20_000);
     let writer = {
@@ -144,7 +150,7 @@ async fn sigkill_loses_no_acknowledged_write() {
     let acked = writer.await.unwrap();
     assert!(acked.len() >= 30, "{} writes acknowledged", acked.len());
     drop(d);
-    let d = Data::start(&app).await;
+    let d = Data::start(&app, &args).await;
     for i in acked {
         let r = d
             .base(
@@ -163,10 +169,12 @@ async fn sigkill_loses_no_acknowledged_write() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn data_export_and_import_round_trip() {
+async fn data_export_and_import_round_trip(store: Store) {
     let app = probe_app("", "");
-    let d = Data::start(&app).await;
+    let Some(args) = store.args(&app) else {
+        return;
+    };
+    let d = Data::start(&app, &args).await;
     let items: Vec<Value> = (0..60)
         .map(|i| json!({"key": format!("i{i:03}"), "n": i}))
         .collect();
@@ -192,7 +200,10 @@ async fn data_export_and_import_round_trip() {
     drop(d);
     let out = tempfile::tempdir().unwrap();
     let dump = out.path().join("dump");
-    let done = app.cli(&["data", "export", dump.to_str().unwrap()]);
+    // From the store the app ran on; the import below goes to a fresh embedded state dir.
+    let mut export = vec!["data", "export", dump.to_str().unwrap()];
+    export.extend(args.iter().map(String::as_str));
+    let done = app.cli(&export);
     assert!(
         done.status.success(),
         "{}",
@@ -247,3 +258,11 @@ async fn data_export_and_import_round_trip() {
         .await;
     assert_eq!(r.text(), "bee");
 }
+
+both_stores!(
+    all_micros_of_an_app_share_its_bases_and_drives,
+    data_survives_restart_and_sleep,
+    #[cfg(unix)]
+    sigkill_loses_no_acknowledged_write,
+    data_export_and_import_round_trip
+);

@@ -3,6 +3,9 @@
 //! (the probe's `/deta/…` route sends the same request to `database.deta.sh` /
 //! `drive.deta.sh`, which the runtime answers in process); data shared by the app's Micros,
 //! kept across restarts, sleep and SIGKILL, and exported and imported by `micro-wasm data`.
+//! Base is here, Drive in `drive.rs`, lasting data in `lasting.rs`. Every test runs twice: on
+//! the embedded store and on PostgreSQL (`--store`, the database named by
+//! `MICRO_WASM_TEST_PG`; see `tests/pg.sh`). Two nodes on one database: `nodes.rs`.
 
 use bytes::Bytes;
 use http::Request;
@@ -10,6 +13,81 @@ use http_body_util::Full;
 use serde_json::{Value, json};
 
 use crate::harness::{AppDir, Resp, Server, probe_app};
+
+/// Which store a test's app keeps its data in.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Store {
+    Embedded,
+    Postgres,
+}
+
+/// The variable naming the test database (`tests/pg.sh start` prints it).
+const TEST_PG_VAR: &str = "MICRO_WASM_TEST_PG";
+
+/// The test database's URL. Unset: a failure in CI (`CI` set), else a loud skip (None).
+fn test_pg_url() -> Option<String> {
+    match std::env::var(TEST_PG_VAR) {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var_os("CI").is_some() => {
+            panic!(
+                "{TEST_PG_VAR} is not set: start a database with `eval \"$(bash tests/pg.sh start)\"`"
+            )
+        }
+        _ => {
+            eprintln!(
+                "SKIPPED (no PostgreSQL): {TEST_PG_VAR} is not set; run `eval \"$(bash tests/pg.sh start)\"` to test the PostgreSQL store"
+            );
+            None
+        }
+    }
+}
+
+impl Store {
+    /// The arguments `run` and `data` take for this store (none when embedded). For
+    /// PostgreSQL the app gets a name of its own first (the database is shared by all tests
+    /// and an app is known there by its name); calling it again keeps that name. None: skip.
+    fn args(self, app: &AppDir) -> Option<Vec<String>> {
+        if self == Store::Embedded {
+            return Some(Vec::new());
+        }
+        let url = test_pg_url()?;
+        let toml = std::fs::read_to_string(app.manifest()).unwrap();
+        if toml.contains("name = \"t\"\n") {
+            let nonce = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos();
+            let unique = format!("name = \"t-{}-{nonce:x}\"\n", std::process::id());
+            let toml = toml.replacen("name = \"t\"\n", &unique, 1);
+            std::fs::write(app.manifest(), toml).unwrap();
+        }
+        Some(vec!["--store".to_string(), url])
+    }
+}
+
+/// Runs each named `async fn(Store)` as two tests, `embedded::NAME` and `postgres::NAME`.
+macro_rules! both_stores {
+    ($($(#[$m:meta])* $name:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                $(#[$m])*
+                #[tokio::test(flavor = "multi_thread")]
+                async fn $name() {
+                    super::$name(super::Store::Embedded).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                $(#[$m])*
+                #[tokio::test(flavor = "multi_thread")]
+                async fn $name() {
+                    super::$name(super::Store::Postgres).await
+                }
+            )*
+        }
+    };
+}
 
 /// The two ways in.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -27,8 +105,10 @@ struct Data {
 }
 
 impl Data {
-    async fn start(app: &AppDir) -> Data {
-        let srv = app.serve(&[]);
+    /// Serves `app` with `args` (the store's, see [`Store::args`]).
+    async fn start(app: &AppDir, args: &[String]) -> Data {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let srv = app.serve(&args);
         let key = srv.get("/env").await.json()["DETA_PROJECT_KEY"]
             .as_str()
             .unwrap()
@@ -103,10 +183,12 @@ fn assert_errors(r: &Resp, status: u16, needle: &str) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn base_operations_from_outside_and_from_a_guest() {
+async fn base_operations_from_outside_and_from_a_guest(store: Store) {
     let app = probe_app("", "");
-    let d = Data::start(&app).await;
+    let Some(args) = store.args(&app) else {
+        return;
+    };
+    let d = Data::start(&app, &args).await;
     for way in WAYS {
         let b = format!("{way:?}").to_lowercase();
         // put: 207 with the stored items, keys generated where missing.
@@ -193,10 +275,12 @@ async fn base_operations_from_outside_and_from_a_guest() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn base_queries_page_and_filter() {
+async fn base_queries_page_and_filter(store: Store) {
     let app = probe_app("", "");
-    let d = Data::start(&app).await;
+    let Some(args) = store.args(&app) else {
+        return;
+    };
+    let d = Data::start(&app, &args).await;
     let items: Vec<Value> = (0..10)
         .map(|i| json!({"key": format!("k{i:02}"), "n": i, "tag": if i % 2 == 0 { "even" } else { "odd" }}))
         .collect();
@@ -262,10 +346,12 @@ async fn base_queries_page_and_filter() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn hostile_base_input_is_a_clear_400_and_stores_nothing() {
+async fn hostile_base_input_is_a_clear_400_and_stores_nothing(store: Store) {
     let app = probe_app("", "");
-    let d = Data::start(&app).await;
+    let Some(args) = store.args(&app) else {
+        return;
+    };
+    let d = Data::start(&app, &args).await;
     let deep = (0..200).fold(json!(1), |v, _| json!({ "a": v }));
     let too_many: Vec<Value> = (0..26).map(|i| json!({"key": format!("m{i}")})).collect();
     for way in WAYS {
@@ -335,10 +421,12 @@ async fn hostile_base_input_is_a_clear_400_and_stores_nothing() {
     assert_eq!(d.srv.get("/__space/health").await.status, 200);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_wrong_or_missing_data_key_is_401() {
+async fn a_wrong_or_missing_data_key_is_401(store: Store) {
     let app = probe_app("", "");
-    let d = Data::start(&app).await;
+    let Some(args) = store.args(&app) else {
+        return;
+    };
+    let d = Data::start(&app, &args).await;
     let wrong = format!("{}_{}", d.project(), "x".repeat(32));
     for (way, key) in [
         (Way::Outside, wrong.as_str()),
@@ -368,229 +456,13 @@ async fn a_wrong_or_missing_data_key_is_401() {
     assert_errors(&r, 401, "");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn drive_operations_from_outside_and_from_a_guest() {
-    // Each request stays under the payload limit; the file does not.
-    let app = probe_app("payload = \"3MB\"\ntimeout = \"10s\"", "");
-    let d = Data::start(&app).await;
-    for way in WAYS {
-        let drive = format!("{way:?}").to_lowercase();
-        let call = |method: &'static str,
-                    rest: String,
-                    body: Bytes,
-                    headers: &'static [(&'static str, &'static str)]| {
-            let d = &d;
-            async move {
-                d.call_with(way, "drive", method, &rest, body, headers)
-                    .await
-            }
-        };
-        // A small put with its content type; download with Accept-Ranges.
-        let r = call(
-            "POST",
-            format!("{drive}/files?name=notes/a.txt"),
-            Bytes::from_static(b"hello drive"),
-            &[("content-type", "text/plain")],
-        )
-        .await;
-        assert_eq!(r.status, 201, "{}", r.text());
-        assert_eq!(r.json()["name"], "notes/a.txt");
-        let r = call(
-            "GET",
-            format!("{drive}/files/download?name=notes/a.txt"),
-            Bytes::new(),
-            &[],
-        )
-        .await;
-        assert_eq!((r.status, r.body.as_ref()), (200, &b"hello drive"[..]));
-        assert_eq!(r.headers["accept-ranges"], "bytes");
-        assert!(
-            r.headers["content-type"]
-                .to_str()
-                .unwrap()
-                .starts_with("text/plain")
-        );
-        // A ranged download.
-        let r = call(
-            "GET",
-            format!("{drive}/files/download?name=notes/a.txt"),
-            Bytes::new(),
-            &[("range", "bytes=6-10")],
-        )
-        .await;
-        assert_eq!((r.status, r.body.as_ref()), (206, &b"drive"[..]));
-        assert_eq!(r.headers["content-range"], "bytes 6-10/11");
-        // A chunked upload of 6 MB in two parts, above the 3 MB payload limit per request.
-        let r = call(
-            "POST",
-            format!("{drive}/uploads?name=big.bin"),
-            Bytes::new(),
-            &[],
-        )
-        .await;
-        assert_eq!(r.status, 202, "{}", r.text());
-        let id = r.json()["upload_id"].as_str().unwrap().to_string();
-        let part = |seed: u8| {
-            Bytes::from(
-                (0..2_900_000u32)
-                    .map(|i| (i % 251) as u8 ^ seed)
-                    .collect::<Vec<u8>>(),
-            )
-        };
-        for (n, seed) in [(1, 1u8), (2, 2u8), (3, 3u8)] {
-            let r = call(
-                "POST",
-                format!("{drive}/uploads/{id}/parts?name=big.bin&part={n}"),
-                part(seed),
-                &[],
-            )
-            .await;
-            assert_eq!(r.status, 200, "part {n}: {}", r.text());
-        }
-        let r = call(
-            "PATCH",
-            format!("{drive}/uploads/{id}?name=big.bin"),
-            Bytes::new(),
-            &[],
-        )
-        .await;
-        assert_eq!(r.status, 200, "{}", r.text());
-        let r = call(
-            "GET",
-            format!("{drive}/files/download?name=big.bin"),
-            Bytes::new(),
-            &[("range", "bytes=2899999-2900001")],
-        )
-        .await;
-        assert_eq!(r.status, 206);
-        assert_eq!(
-            r.body.as_ref(),
-            &[part(1)[2_899_999], part(2)[0], part(2)[1]]
-        );
-        if way == Way::Outside {
-            let r = call(
-                "GET",
-                format!("{drive}/files/download?name=big.bin"),
-                Bytes::new(),
-                &[],
-            )
-            .await;
-            assert_eq!(r.body.len(), 3 * 2_900_000);
-        }
-        // An empty file: start, no parts, finish.
-        let r = call(
-            "POST",
-            format!("{drive}/uploads?name=empty"),
-            Bytes::new(),
-            &[],
-        )
-        .await;
-        let id = r.json()["upload_id"].as_str().unwrap().to_string();
-        let r = call(
-            "PATCH",
-            format!("{drive}/uploads/{id}?name=empty"),
-            Bytes::new(),
-            &[],
-        )
-        .await;
-        assert_eq!(r.status, 200, "{}", r.text());
-        let r = call(
-            "GET",
-            format!("{drive}/files/download?name=empty"),
-            Bytes::new(),
-            &[],
-        )
-        .await;
-        assert_eq!((r.status, r.body.len()), (200, 0));
-        // Listing with a prefix and paging.
-        let r = call("GET", format!("{drive}/files?limit=2"), Bytes::new(), &[]).await;
-        let page = r.json();
-        assert_eq!(page["names"], json!(["big.bin", "empty"]), "{page}");
-        let last = page["paging"]["last"].as_str().unwrap().to_string();
-        let r = call(
-            "GET",
-            format!("{drive}/files?limit=2&last={last}"),
-            Bytes::new(),
-            &[],
-        )
-        .await;
-        assert_eq!(r.json()["names"], json!(["notes/a.txt"]));
-        let r = call(
-            "GET",
-            format!("{drive}/files?prefix=notes/"),
-            Bytes::new(),
-            &[],
-        )
-        .await;
-        assert_eq!(r.json()["names"], json!(["notes/a.txt"]));
-        // Hostile names are 400; an unknown upload is 404; a missing file is 404.
-        for name in ["../x", "a/../../b", "dir/"] {
-            let r = call(
-                "POST",
-                format!("{drive}/files?name={name}"),
-                Bytes::from_static(b"x"),
-                &[],
-            )
-            .await;
-            assert_errors(&r, 400, "");
-        }
-        let r = call(
-            "POST",
-            format!("{drive}/uploads/nosuch/parts?name=x&part=1"),
-            Bytes::from_static(b"x"),
-            &[],
-        )
-        .await;
-        assert_errors(&r, 404, "");
-        let r = call(
-            "GET",
-            format!("{drive}/files/download?name=gone"),
-            Bytes::new(),
-            &[],
-        )
-        .await;
-        assert_eq!(r.status, 404, "{}", r.text());
-        // Bulk delete; an absent name counts as deleted.
-        let r = call(
-            "DELETE",
-            format!("{drive}/files"),
-            Bytes::from(json!({"names": ["empty", "never"]}).to_string()),
-            &[],
-        )
-        .await;
-        assert_eq!(r.status, 200, "{}", r.text());
-        assert_eq!(r.json()["deleted"], json!(["empty", "never"]));
-    }
-}
+both_stores!(
+    base_operations_from_outside_and_from_a_guest,
+    base_queries_page_and_filter,
+    hostile_base_input_is_a_clear_400_and_stores_nothing,
+    a_wrong_or_missing_data_key_is_401
+);
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_drive_cap_is_a_413_naming_it() {
-    let app = probe_app("drive = \"1MB\"", "");
-    let d = Data::start(&app).await;
-    let r = d
-        .call_with(
-            Way::Outside,
-            "drive",
-            "POST",
-            "d/files?name=a",
-            vec![0u8; 700_000],
-            &[],
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.text());
-    let r = d
-        .call_with(
-            Way::Outside,
-            "drive",
-            "POST",
-            "d/files?name=b",
-            vec![0u8; 700_000],
-            &[],
-        )
-        .await;
-    assert_errors(&r, 413, "1000000");
-    let r = d.srv.get("/__space/status").await.json();
-    assert_eq!(r["data"]["drives"][0]["files"], 1, "{r}");
-}
-
+mod drive;
 mod lasting;
+mod nodes;

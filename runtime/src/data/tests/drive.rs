@@ -1,4 +1,4 @@
-//! Drive tests through [`DataService::handle`] on a real SQLite database, with bodies of
+//! Drive tests through [`DataService::handle`] on both stores (see `mod.rs`), with bodies of
 //! several MB sent as many frames: small puts, chunked uploads (several parts, zero parts),
 //! abort, ranged downloads, listing, bulk delete, the cap, hostile names, durability.
 
@@ -6,7 +6,7 @@ use bytes::Bytes;
 use http::{Method, StatusCode, header};
 use serde_json::{Value, json};
 
-use super::{Answer, PID, frames, open, request, send};
+use super::{Answer, Backend, PID, Place, frames, on_both_stores, request, send};
 use crate::data::*;
 
 const MB: usize = 1 << 20;
@@ -90,10 +90,11 @@ fn header_of(a: &Answer, name: header::HeaderName) -> String {
     a.headers.get(name).unwrap().to_str().unwrap().to_owned()
 }
 
-#[tokio::test]
-async fn small_put_and_streamed_download() {
-    let dir = tempfile::tempdir().unwrap();
-    let svc = open(dir.path(), 1 << 30);
+async fn small_put_and_streamed_download(b: Backend) {
+    let Some(place) = Place::new(b) else {
+        return;
+    };
+    let svc = place.open(1 << 30).await;
     let data = content(3 * MB + 12345, 1);
     let a = put_file(&svc, "pics/cat%20one.png", &data).await;
     assert_eq!(a.status, StatusCode::CREATED);
@@ -144,10 +145,11 @@ async fn small_put_and_streamed_download() {
     assert_eq!(svc.summary().await.unwrap().drive_bytes, 4);
 }
 
-#[tokio::test]
-async fn chunked_upload_and_ranges() {
-    let dir = tempfile::tempdir().unwrap();
-    let svc = open(dir.path(), 1 << 30);
+async fn chunked_upload_and_ranges(b: Backend) {
+    let Some(place) = Place::new(b) else {
+        return;
+    };
+    let svc = place.open(1 << 30).await;
     let parts = [
         content(2 * MB + 100, 3),
         content(2 * MB + 7, 4),
@@ -225,10 +227,11 @@ async fn chunked_upload_and_ranges() {
     );
 }
 
-#[tokio::test]
-async fn zero_parts_abort_and_bad_uploads() {
-    let dir = tempfile::tempdir().unwrap();
-    let svc = open(dir.path(), 1 << 30);
+async fn zero_parts_abort_and_bad_uploads(b: Backend) {
+    let Some(place) = Place::new(b) else {
+        return;
+    };
+    let svc = place.open(1 << 30).await;
     let id = upload(&svc, "empty.txt", &[], None).await;
     assert_eq!(
         drive(
@@ -341,10 +344,11 @@ async fn zero_parts_abort_and_bad_uploads() {
     assert_eq!(svc.summary().await.unwrap().drive_bytes, 5);
 }
 
-#[tokio::test]
-async fn list_and_delete() {
-    let dir = tempfile::tempdir().unwrap();
-    let svc = open(dir.path(), 1 << 30);
+async fn list_and_delete(b: Backend) {
+    let Some(place) = Place::new(b) else {
+        return;
+    };
+    let svc = place.open(1 << 30).await;
     for name in ["a/1", "a/2", "a/3", "a/4", "a/5", "b/1", "ab"] {
         assert_eq!(
             put_file(&svc, name, name.as_bytes()).await.status,
@@ -423,11 +427,12 @@ async fn list_and_delete() {
     }
 }
 
-#[tokio::test]
-async fn cap_is_enforced() {
-    let dir = tempfile::tempdir().unwrap();
+async fn cap_is_enforced(b: Backend) {
+    let Some(place) = Place::new(b) else {
+        return;
+    };
     let cap = 3 * MB as u64;
-    let svc = open(dir.path(), cap);
+    let svc = place.open(cap).await;
     assert_eq!(
         put_file(&svc, "one", &content(2 * MB, 1)).await.status,
         StatusCode::CREATED
@@ -464,10 +469,11 @@ async fn cap_is_enforced() {
     assert_eq!(a.status, StatusCode::OK);
 }
 
-#[tokio::test]
-async fn hostile_names() {
-    let dir = tempfile::tempdir().unwrap();
-    let svc = open(dir.path(), 1 << 30);
+async fn hostile_names(b: Backend) {
+    let Some(place) = Place::new(b) else {
+        return;
+    };
+    let svc = place.open(1 << 30).await;
     for name in [
         "",
         "a/",
@@ -507,17 +513,18 @@ async fn hostile_names() {
     );
 }
 
-#[tokio::test]
-async fn drive_durable_across_reopen() {
-    let dir = tempfile::tempdir().unwrap();
+async fn drive_durable_across_reopen(b: Backend) {
+    let Some(place) = Place::new(b) else {
+        return;
+    };
     let data = content(2 * MB + 3, 9);
     let pending;
     {
-        let svc = open(dir.path(), 1 << 30);
+        let svc = place.open(1 << 30).await;
         put_file(&svc, "kept.bin", &data).await;
         pending = upload(&svc, "later.bin", &[b"part one"], None).await;
     }
-    let svc = open(dir.path(), 1 << 30);
+    let svc = place.open(1 << 30).await;
     assert_eq!(
         get_file(&svc, "kept.bin", None).await.body.as_ref(),
         &data[..]
@@ -541,3 +548,13 @@ async fn drive_durable_across_reopen() {
     );
     let _: Value = json!(null);
 }
+
+on_both_stores!(
+    small_put_and_streamed_download,
+    chunked_upload_and_ranges,
+    zero_parts_abort_and_bad_uploads,
+    list_and_delete,
+    cap_is_enforced,
+    hostile_names,
+    drive_durable_across_reopen
+);

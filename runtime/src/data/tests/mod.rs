@@ -1,7 +1,9 @@
-//! Tests of the data service through [`DataService::handle`] on a real SQLite database:
-//! authentication, every Base operation and its errors, queries and paging, expiry with a
-//! controlled clock, durability across reopening. Drive tests are in `tests_drive.rs`, the
-//! SIGKILL test in `tests_durable.rs`.
+//! Tests of the data service through [`DataService::handle`], each run on both stores (a real
+//! SQLite database in a temp dir, and a fresh app in the real PostgreSQL database named by
+//! `MICRO_WASM_TEST_PG`, see `tests/pg.sh`): authentication, every Base operation and its
+//! errors, expiry with a controlled clock, durability across reopening. Queries are in
+//! `queries.rs` and `parity.rs`, Drive tests in `drive.rs`, the SIGKILL test (SQLite) in
+//! `durable.rs`; `place.rs` says where each test's data lives.
 
 use std::convert::Infallible;
 
@@ -15,6 +17,11 @@ use super::*;
 
 mod drive;
 mod durable;
+mod parity;
+mod place;
+mod queries;
+
+pub use place::{Backend, Place};
 
 pub const PID: &str = "a0pid";
 pub const KEY: &str = "a0pid_s3cret";
@@ -23,6 +30,30 @@ pub const T0: i64 = 1_700_000_000;
 pub type TestBody =
     StreamBody<futures::stream::Iter<std::vec::IntoIter<Result<Frame<Bytes>, Infallible>>>>;
 
+/// Runs each named `async fn(Backend)` as two tests, `sqlite::NAME` and `postgres::NAME`.
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(super::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(super::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}
+pub(crate) use on_both_stores;
+
+/// An embedded service in `dir`, its clock at [`T0`].
 pub fn open(dir: &Path, cap: u64) -> DataService {
     let svc =
         DataService::open_embedded(dir, PID, vec!["other_key".into(), KEY.into()], cap).unwrap();
@@ -121,10 +152,11 @@ fn handle_is_send() {
     assert_send(&fut);
 }
 
-#[tokio::test]
-async fn auth() {
-    let dir = tempfile::tempdir().unwrap();
-    let svc = open(dir.path(), 1 << 30);
+async fn auth(b: Backend) {
+    let Some(place) = Place::new(b) else {
+        return;
+    };
+    let svc = place.open(1 << 30).await;
     let unauthorized = json!({ "errors": ["Unauthorized"] });
     let cases = [
         (None, format!("/v1/{PID}/things/items/a")),
@@ -145,10 +177,11 @@ async fn auth() {
     assert_eq!(a.status, StatusCode::NOT_FOUND);
 }
 
-#[tokio::test]
-async fn put_get_delete() {
-    let dir = tempfile::tempdir().unwrap();
-    let svc = open(dir.path(), 1 << 30);
+async fn put_get_delete(b: Backend) {
+    let Some(place) = Place::new(b) else {
+        return;
+    };
+    let svc = place.open(1 << 30).await;
     let a = put(
         &svc,
         json!([{"key":"a","n":1}, {"name":"gen"}, {"key":"a/b c","v":[1,{"x":null}]}]),
@@ -205,10 +238,11 @@ async fn put_get_delete() {
     );
 }
 
-#[tokio::test]
-async fn put_rejects_and_stores_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let svc = open(dir.path(), 1 << 30);
+async fn put_rejects_and_stores_nothing(b: Backend) {
+    let Some(place) = Place::new(b) else {
+        return;
+    };
+    let svc = place.open(1 << 30).await;
     let many: Vec<Value> = (0..26).map(|i| json!({"key": format!("k{i}")})).collect();
     let mut deep = json!(1);
     for _ in 0..70 {
@@ -292,10 +326,11 @@ async fn put_rejects_and_stores_nothing() {
     );
 }
 
-#[tokio::test]
-async fn insert_and_conflict() {
-    let dir = tempfile::tempdir().unwrap();
-    let svc = open(dir.path(), 1 << 30);
+async fn insert_and_conflict(b: Backend) {
+    let Some(place) = Place::new(b) else {
+        return;
+    };
+    let svc = place.open(1 << 30).await;
     let a = base(
         &svc,
         Method::POST,
@@ -327,10 +362,11 @@ async fn insert_and_conflict() {
     assert_eq!(a.status, StatusCode::CREATED);
 }
 
-#[tokio::test]
-async fn update_ops() {
-    let dir = tempfile::tempdir().unwrap();
-    let svc = open(dir.path(), 1 << 30);
+async fn update_ops(b: Backend) {
+    let Some(place) = Place::new(b) else {
+        return;
+    };
+    let svc = place.open(1 << 30).await;
     put(
         &svc,
         json!([{"key":"u","n":1,"p":{"age":3},"tags":["b"],"old":true}]),
@@ -382,10 +418,11 @@ async fn update_ops() {
     );
 }
 
-#[tokio::test]
-async fn expiry() {
-    let dir = tempfile::tempdir().unwrap();
-    let svc = open(dir.path(), 1 << 30);
+async fn expiry(b: Backend) {
+    let Some(place) = Place::new(b) else {
+        return;
+    };
+    let svc = place.open(1 << 30).await;
     put(&svc, json!([{"key":"past","v":0}])).await;
     // A past expiry deletes at once and is never stored.
     let a = put(
@@ -467,112 +504,12 @@ async fn expiry() {
     );
 }
 
-#[tokio::test]
-async fn queries_and_paging() {
-    let dir = tempfile::tempdir().unwrap();
-    let svc = open(dir.path(), 1 << 30);
-    let items: Vec<Value> = (0..10)
-        .map(|i| json!({"key": format!("k{i:02}"), "n": i, "even": i % 2 == 0, "p": {"s": format!("s{i}")}}))
-        .collect();
-    put(&svc, json!(items)).await;
-    put(&svc, json!([{"key":"other","n":100}])).await;
-
-    // Pages of 4 in key order; Python's "sort": "" and "last": null.
-    let mut seen = Vec::new();
-    let mut body = json!({"query":[{"key?pfx":"k"}],"limit":4,"sort":"","last":null});
-    loop {
-        let page = fetch(&svc, body.clone()).await;
-        let keys: Vec<String> = page["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|i| i["key"].as_str().unwrap().to_owned())
-            .collect();
-        assert_eq!(page["paging"]["size"], keys.len());
-        seen.extend(keys);
-        match page["paging"].get("last") {
-            Some(last) => body["last"] = last.clone(),
-            None => break,
-        }
-    }
-    let expected: Vec<String> = (0..10).map(|i| format!("k{i:02}")).collect();
-    assert_eq!(seen, expected);
-
-    // A page that ends exactly at the end carries no last.
-    let page = fetch(&svc, json!({"query":[{"key?pfx":"k"}],"limit":10})).await;
-    assert_eq!(page["paging"], json!({"size": 10}));
-
-    let page = fetch(
-        &svc,
-        json!({"query":[{"even":true,"n?gte":4},{"p.s":"s1"}],"sort":"desc"}),
-    )
-    .await;
-    let keys: Vec<&str> = page["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["key"].as_str().unwrap())
-        .collect();
-    assert_eq!(keys, ["k08", "k06", "k04", "k01"]);
-    let page = fetch(
-        &svc,
-        json!({"query":[{"key?r":["k03","k05"]}],"limit":2,"sort":"desc"}),
-    )
-    .await;
-    assert_eq!(page["paging"], json!({"size": 2, "last": "k04"}));
-    let page = fetch(
-        &svc,
-        json!({"query":[{"key?r":["k03","k05"]}],"limit":2,"sort":"desc","last":"k04"}),
-    )
-    .await;
-    assert_eq!(page["items"], json!([items[3]]));
-    let page = fetch(&svc, json!({"query":[{"n?gt":8},{"key":"k00"}]})).await;
-    assert_eq!(page["paging"]["size"], 3);
-    let page = fetch(&svc, json!({"query":[{"missing?ne":1}]})).await;
-    assert_eq!(page["items"], json!([]));
-
-    for bad in [
-        json!({"limit":0}),
-        json!({"limit":-1}),
-        json!({"limit":"5"}),
-        json!({"query":[{"n?bogus":1}]}),
-        json!({"query":[{"n?lt":[1]}]}),
-        json!({"query":[{"key":5}]}),
-        json!({"sort":"up"}),
-        json!({"last":5}),
-    ] {
-        let a = base(&svc, Method::POST, "/query", bad.clone()).await;
-        assert_eq!(a.status, StatusCode::BAD_REQUEST, "{bad}");
-    }
-}
-
-#[tokio::test]
-async fn query_scan_is_bounded() {
-    let dir = tempfile::tempdir().unwrap();
-    let svc = open(dir.path(), 1 << 30);
-    for batch in 0..2 {
-        let items: Vec<Value> = (0..10)
-            .map(|i| json!({"key": format!("b{batch}{i}"), "v": "x".repeat(100_000)}))
-            .collect();
-        assert_eq!(
-            put(&svc, json!(items)).await.status,
-            StatusCode::MULTI_STATUS
-        );
-    }
-    // Nothing matches: the page stops after about 1 MB scanned, empty but with a cursor.
-    let page = fetch(&svc, json!({"query":[{"v":"no"}]})).await;
-    assert_eq!(page["paging"]["size"], 0);
-    let last = page["paging"]["last"].as_str().unwrap().to_owned();
-    assert_eq!(last, "b10");
-    let page = fetch(&svc, json!({"query":[{"v":"no"}],"last":last})).await;
-    assert_eq!(page["paging"], json!({"size": 0}));
-}
-
-#[tokio::test]
-async fn durable_across_reopen() {
-    let dir = tempfile::tempdir().unwrap();
+async fn durable_across_reopen(b: Backend) {
+    let Some(place) = Place::new(b) else {
+        return;
+    };
     {
-        let svc = open(dir.path(), 1 << 30);
+        let svc = place.open(1 << 30).await;
         put(&svc, json!([{"key":"keep","v":[1,2,3]}])).await;
         base(
             &svc,
@@ -582,7 +519,7 @@ async fn durable_across_reopen() {
         )
         .await;
     }
-    let svc = open(dir.path(), 1 << 30);
+    let svc = place.open(1 << 30).await;
     let got = base(&svc, Method::GET, "/items/keep", Value::Null).await;
     assert_eq!(got.json(), json!({"key":"keep","v":[1,2,3],"c":1}));
     let summary = svc.summary().await.unwrap();
@@ -594,3 +531,51 @@ async fn durable_across_reopen() {
         }]
     );
 }
+
+/// NUL in a string: the embedded store keeps it; PostgreSQL cannot, so the write is a 400
+/// naming the reason and stores nothing. A NUL in a query operand is checked item by item on
+/// both stores.
+async fn nul_in_strings(b: Backend) {
+    let Some(place) = Place::new(b) else {
+        return;
+    };
+    let svc = place.open(1 << 30).await;
+    let a = put(&svc, json!([{"key": "n", "s": "a\u{0}b"}])).await;
+    let got = base(&svc, Method::GET, "/items/n", Value::Null).await;
+    match b {
+        Backend::Sqlite => {
+            assert_eq!(a.status, StatusCode::MULTI_STATUS);
+            assert_eq!(got.json()["s"], "a\u{0}b");
+        }
+        Backend::Postgres => {
+            let (status, msg) = err(&a);
+            assert_eq!(status, StatusCode::BAD_REQUEST);
+            assert!(msg.contains("NUL"), "{msg}");
+            assert_eq!(got.status, StatusCode::NOT_FOUND);
+        }
+    }
+    put(&svc, json!([{"key": "plain", "s": "ab"}])).await;
+    let page = fetch(&svc, json!({"query": [{"s?pfx": "a\u{0}"}, {"s": "ab"}]})).await;
+    let keys: Vec<&str> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["key"].as_str().unwrap())
+        .collect();
+    let expected: &[&str] = match b {
+        Backend::Sqlite => &["n", "plain"],
+        Backend::Postgres => &["plain"],
+    };
+    assert_eq!(keys, expected);
+}
+
+on_both_stores!(
+    auth,
+    put_get_delete,
+    put_rejects_and_stores_nothing,
+    insert_and_conflict,
+    update_ops,
+    expiry,
+    nul_in_strings,
+    durable_across_reopen
+);

@@ -58,6 +58,7 @@ fn full_example_parses_to_expected_values() {
         version: "1.2.0".into(),
         hostname: Some("notes.example".into()),
         auth: Auth::ApiKey,
+        store: None,
     };
     assert_eq!(m.app, app);
     assert_eq!(m.micros.len(), 2);

@@ -17,7 +17,7 @@ use super::{
 use crate::manifest::interval::Interval;
 
 const ROOT_KEYS: &[&str] = &["app", "limits", "micro"];
-const APP_KEYS: &[&str] = &["name", "version", "hostname", "auth"];
+const APP_KEYS: &[&str] = &["name", "version", "hostname", "auth", "store"];
 const LIMIT_KEYS: &[&str] = &[
     "timeout",
     "memory",
@@ -186,11 +186,21 @@ fn read_app(cx: &mut Ctx, t: &Table) -> Option<AppSection> {
             Auth::None
         }
     };
+    let store = cx.nonempty_string(t, "store").map(|(s, span)| {
+        if !(s.starts_with("postgres://") || s.starts_with("postgresql://")) {
+            cx.error(
+                span.start,
+                "store must be a postgres:// URL (leave it out for the embedded store)".to_string(),
+            );
+        }
+        s
+    });
     Some(AppSection {
         name: name?.0,
         version,
         hostname,
         auth,
+        store,
     })
 }
 

@@ -134,25 +134,19 @@ impl SqliteStore {
         F: FnOnce(&mut Connection) -> anyhow::Result<T> + Send + 'static,
     {
         let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || {
-            let pooled = inner
-                .readers
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .pop();
-            let mut conn = match pooled {
-                Some(conn) => conn,
-                None => open_reader(&inner.path)?,
-            };
-            let out = f(&mut conn);
-            let mut idle = inner.readers.lock().unwrap_or_else(|e| e.into_inner());
-            if idle.len() < MAX_IDLE_READERS && conn.is_autocommit() {
-                idle.push(conn);
-            }
-            out
-        })
-        .await
-        .context("data store reader task")?
+        tokio::task::spawn_blocking(move || with_reader(&inner, f))
+            .await
+            .context("data store reader task")?
+    }
+
+    /// Runs `f` with a read-only connection on the calling thread: for a read by primary key,
+    /// a few microseconds in WAL mode (readers never wait for the writer), where handing it to
+    /// the blocking pool and back costs two thread wake-ups, several times the read itself.
+    pub(super) fn read_now<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
+        with_reader(&self.inner, f)
     }
 
     pub async fn put_items(
@@ -181,8 +175,7 @@ impl SqliteStore {
         key: &str,
         now: i64,
     ) -> anyhow::Result<Option<String>> {
-        let (base, key) = (base.to_owned(), key.to_owned());
-        self.read(move |c| live_item(c, &base, &key, now)).await
+        self.read_now(|c| live_item(c, base, key, now))
     }
 
     pub async fn delete_item(&self, base: &str, key: &str) -> anyhow::Result<()> {
@@ -309,6 +302,28 @@ impl SqliteStore {
         })
         .await
     }
+}
+
+/// Runs `f` with an idle reader of `inner` (or a new one), then keeps it for the next read.
+fn with_reader<T>(
+    inner: &Inner,
+    f: impl FnOnce(&mut Connection) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let pooled = inner
+        .readers
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .pop();
+    let mut conn = match pooled {
+        Some(conn) => conn,
+        None => open_reader(&inner.path)?,
+    };
+    let out = f(&mut conn);
+    let mut idle = inner.readers.lock().unwrap_or_else(|e| e.into_inner());
+    if idle.len() < MAX_IDLE_READERS && conn.is_autocommit() {
+        idle.push(conn);
+    }
+    out
 }
 
 fn open_reader(path: &Path) -> anyhow::Result<Connection> {

@@ -5,33 +5,26 @@
 //! Deta Base call, `root_path` under a Micro's path, errors, the action, and warm reuse.
 
 use std::path::PathBuf;
-use std::process::Command;
 use std::sync::OnceLock;
 
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::Request;
 
-use crate::harness::{BIN, Server, repo};
+use crate::harness::{Server, build_app};
 
 fn starlette_app() -> PathBuf {
-    static BUILT: OnceLock<()> = OnceLock::new();
-    let dir = repo().join("tests/guests/starlette");
-    BUILT.get_or_init(|| {
-        let out = Command::new(BIN)
-            .arg("build")
-            .current_dir(&dir)
-            .output()
-            .unwrap();
-        let output = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
-        assert!(
-            out.status.success(),
-            "`micro-wasm build` of tests/guests/starlette failed. It installs Starlette with \
-             `python3 -m pip install` (this needs the package index) and needs componentize-py \
-             0.25.1 (tests/tools.sh installs it). Output:\n{output}"
-        );
-    });
-    dir
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            build_app(
+                "tests/guests/starlette",
+                "It installs Starlette with `python3 -m pip install` (this needs the package \
+                 index) and needs componentize-py 0.25.1 (tests/tools.sh installs it).",
+            )
+            .0
+        })
+        .clone()
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -14,30 +14,22 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::Request;
 
-use crate::harness::{BIN, Resp, Server, repo};
+use crate::harness::{BIN, Resp, Server, build_app};
 
 /// `guest-examples/flask`, built once per test run with `micro-wasm build`.
 fn flask_app() -> PathBuf {
-    static BUILT: OnceLock<()> = OnceLock::new();
-    let dir = repo().join("guest-examples/flask");
-    BUILT.get_or_init(|| {
-        let out = Command::new(BIN)
-            .arg("build")
-            .current_dir(&dir)
-            .env_remove("CARGO_TARGET_DIR")
-            .env_remove("RUSTFLAGS")
-            .env_remove("CARGO_ENCODED_RUSTFLAGS")
-            .output()
-            .unwrap();
-        let output = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
-        assert!(
-            out.status.success(),
-            "`micro-wasm build` of guest-examples/flask failed. Its backend's build installs \
-             Flask with `python3 -m pip install` (this needs the package index) and both builds \
-             need componentize-py 0.25.1 (tests/tools.sh installs it). Output:\n{output}"
-        );
-    });
-    dir
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            build_app(
+                "guest-examples/flask",
+                "Its backend's build installs Flask with `python3 -m pip install` (this needs \
+                 the package index) and both builds need componentize-py 0.25.1 \
+                 (tests/tools.sh installs it).",
+            )
+            .0
+        })
+        .clone()
 }
 
 fn serve(dir: &Path, state: &Path) -> Server {

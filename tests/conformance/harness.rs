@@ -443,3 +443,24 @@ pub fn probe_app(limits: &str, extra: &str) -> AppDir {
     app.write("code/hello.txt", "hello from /app\n");
     app
 }
+
+/// `micro-wasm build` of the app in `rel` (a dir of the repo), as a user would run it: the
+/// cargo variables of the test run are removed. Its output (stdout then stderr); a failure
+/// panics with `needs` (what the build needs, for the reader) and the output.
+pub fn build_app(rel: &str, needs: &str) -> (PathBuf, String) {
+    let dir = repo().join(rel);
+    let out = Command::new(BIN)
+        .arg("build")
+        .current_dir(&dir)
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .output()
+        .unwrap();
+    let output = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "`micro-wasm build` of {rel} failed. {needs} Output:\n{output}"
+    );
+    (dir, output.into_owned())
+}

@@ -8,14 +8,13 @@
 //! request with the default settings.
 
 use std::path::PathBuf;
-use std::process::Command;
 use std::sync::OnceLock;
 
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::Request;
 
-use crate::harness::{BIN, Resp, Server, repo};
+use crate::harness::{Resp, Server, build_app, repo};
 
 /// (Micro name, its path prefix, the language it reports).
 const MICROS: [(&str, &str, &str); 3] = [
@@ -41,25 +40,20 @@ fn json(r: &Resp) -> serde_json::Value {
 /// componentize-py build takes tens of seconds), with the cargo variables of the test run
 /// removed so the build commands build as a user's would.
 fn polyglot_app() -> PathBuf {
-    static BUILT: OnceLock<()> = OnceLock::new();
-    let dir = repo().join("guest-examples/polyglot");
-    BUILT.get_or_init(|| {
-        let out = Command::new(BIN)
-            .arg("build")
-            .current_dir(&dir)
-            .env_remove("CARGO_TARGET_DIR")
-            .env_remove("RUSTFLAGS")
-            .env_remove("CARGO_ENCODED_RUSTFLAGS")
-            .output()
-            .unwrap();
-        let output = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "micro-wasm build: {output}");
-        assert!(
-            output.contains("[python]") && output.contains("[js]"),
-            "the builds' output is prefixed with the Micro's name: {output}"
-        );
-    });
-    dir
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let (dir, output) = build_app(
+                "guest-examples/polyglot",
+                "It needs componentize-py 0.25.1 and Node.js with npm (tests/tools.sh).",
+            );
+            assert!(
+                output.contains("[python]") && output.contains("[js]"),
+                "the builds' output is prefixed with the Micro's name: {output}"
+            );
+            dir
+        })
+        .clone()
 }
 
 /// `micro-wasm run` of the built polyglot app, with its state in `state`.

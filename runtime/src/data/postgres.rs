@@ -17,7 +17,7 @@ use serde_json::Value;
 use tokio_postgres::IsolationLevel;
 
 use super::postgres_query::{Sql, push_filter};
-use super::store::{Page, PageRequest, StoreError, StoredItem, UpdateOutcome, Usage};
+use super::store::{Page, PageRequest, Scan, StoreError, StoredItem, UpdateOutcome, Usage};
 use super::update::UpdateOps;
 use crate::pg::{Client, Pg};
 
@@ -330,40 +330,24 @@ impl PgStore {
         req: &PageRequest,
         now: i64,
     ) -> anyhow::Result<Page> {
-        let mut cursor = req.after.clone();
-        let mut page = Page::default();
-        let mut scanned = 0usize;
+        let mut scan = Scan::new(req);
         loop {
             let rows = self
-                .fetch_batch(tx, base, req, cursor.as_deref(), now, SCAN_BATCH)
+                .fetch_batch(tx, base, req, scan.cursor.as_deref(), now, SCAN_BATCH)
                 .await?;
             let exhausted = rows.len() < SCAN_BATCH as usize;
             let mut iter = rows.into_iter();
-            for (key, text) in iter.by_ref() {
-                scanned += text.len();
-                let item: Value = serde_json::from_str(&text)?;
-                if req.query.matches(&item) {
-                    page.items.push(item);
-                }
-                cursor = Some(key);
-                if page.items.len() >= req.limit || scanned >= req.scan_budget {
-                    break;
-                }
-            }
-            if page.items.len() >= req.limit || scanned >= req.scan_budget {
+            if scan.take(&mut iter)? {
                 let more = iter.next().is_some()
                     || (!exhausted
                         && !self
-                            .fetch_batch(tx, base, req, cursor.as_deref(), now, 1)
+                            .fetch_batch(tx, base, req, scan.cursor.as_deref(), now, 1)
                             .await?
                             .is_empty());
-                if more {
-                    page.last = cursor;
-                }
-                return Ok(page);
+                return Ok(scan.finish(more));
             }
             if exhausted {
-                return Ok(page);
+                return Ok(scan.finish(false));
             }
         }
     }

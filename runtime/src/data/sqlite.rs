@@ -17,7 +17,7 @@ use rusqlite::{
 };
 use serde_json::Value;
 
-use super::store::{Page, PageRequest, StoredItem, UpdateOutcome, Usage};
+use super::store::{Page, PageRequest, Scan, StoredItem, UpdateOutcome, Usage};
 use super::update::UpdateOps;
 
 /// Read-only connections kept open for reuse.
@@ -364,36 +364,19 @@ fn live_item(conn: &Connection, base: &str, key: &str, now: i64) -> anyhow::Resu
 /// Scans keys in order from the cursor, filtering in Rust, until the page is full, the scan
 /// budget is spent or the range ends.
 fn scan_page(conn: &Connection, base: &str, req: &PageRequest, now: i64) -> anyhow::Result<Page> {
-    let mut cursor = req.after.clone();
-    let mut page = Page::default();
-    let mut scanned = 0usize;
+    let mut scan = Scan::new(req);
     loop {
-        let rows = fetch_batch(conn, base, req, cursor.as_deref(), now, SCAN_BATCH)?;
+        let rows = fetch_batch(conn, base, req, scan.cursor.as_deref(), now, SCAN_BATCH)?;
         let exhausted = rows.len() < SCAN_BATCH;
         let mut iter = rows.into_iter();
-        for (key, text) in iter.by_ref() {
-            scanned += text.len();
-            let item: Value = serde_json::from_str(&text)?;
-            if req.query.matches(&item) {
-                page.items.push(item);
-            }
-            cursor = Some(key);
-            if page.items.len() >= req.limit || scanned >= req.scan_budget {
-                break;
-            }
-        }
-        let stopped_early = page.items.len() >= req.limit || scanned >= req.scan_budget;
-        if stopped_early {
+        if scan.take(&mut iter)? {
             let more = iter.next().is_some()
                 || (!exhausted
-                    && !fetch_batch(conn, base, req, cursor.as_deref(), now, 1)?.is_empty());
-            if more {
-                page.last = cursor;
-            }
-            return Ok(page);
+                    && !fetch_batch(conn, base, req, scan.cursor.as_deref(), now, 1)?.is_empty());
+            return Ok(scan.finish(more));
         }
         if exhausted {
-            return Ok(page);
+            return Ok(scan.finish(false));
         }
     }
 }

@@ -63,6 +63,60 @@ pub struct Page {
     pub last: Option<String>,
 }
 
+/// A key-ordered page scan, the same for every store: the store feeds it batches of
+/// `(key, item JSON)` rows from the cursor on, and it keeps the items the query matches until
+/// the page is full or the scan budget is spent.
+pub struct Scan<'a> {
+    req: &'a PageRequest,
+    page: Page,
+    /// The last key looked at: where the next batch starts.
+    pub cursor: Option<String>,
+    scanned: usize,
+}
+
+impl<'a> Scan<'a> {
+    pub fn new(req: &'a PageRequest) -> Self {
+        Scan {
+            req,
+            page: Page::default(),
+            cursor: req.after.clone(),
+            scanned: 0,
+        }
+    }
+
+    /// Takes rows until the page is full or the budget is spent: true when it stopped there
+    /// (what is left of `rows` was not looked at).
+    pub fn take(
+        &mut self,
+        rows: &mut impl Iterator<Item = (String, String)>,
+    ) -> anyhow::Result<bool> {
+        for (key, text) in rows {
+            self.scanned += text.len();
+            let item: Value = serde_json::from_str(&text)?;
+            if self.req.query.matches(&item) {
+                self.page.items.push(item);
+            }
+            self.cursor = Some(key);
+            if self.stopped() {
+                return Ok(true);
+            }
+        }
+        Ok(self.stopped())
+    }
+
+    fn stopped(&self) -> bool {
+        self.page.items.len() >= self.req.limit || self.scanned >= self.req.scan_budget
+    }
+
+    /// The page; its `last` cursor is set when `more` items may follow.
+    pub fn finish(mut self, more: bool) -> Page {
+        if more {
+            self.page.last = self.cursor;
+        }
+        self.page
+    }
+}
+
 /// A pending Drive upload.
 #[derive(Debug, Clone)]
 pub struct UploadMeta {

@@ -14,6 +14,7 @@ mod examples;
 mod fds;
 mod flask;
 mod harness;
+mod hono;
 mod http2;
 mod http_rules;
 mod import;

@@ -14,36 +14,27 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::Request;
 
-use crate::harness::{BIN, Resp, Server, repo};
+use crate::harness::{Resp, Server, build_app};
 
 /// `guest-examples/hono`, built once per test run with `micro-wasm build`.
 fn hono_app() -> PathBuf {
-    static BUILT: OnceLock<()> = OnceLock::new();
-    let dir = repo().join("guest-examples/hono");
-    BUILT.get_or_init(|| {
-        let node = Command::new("node").arg("--version").output();
-        assert!(
-            node.is_ok_and(|o| o.status.success()),
-            "guest-examples/hono needs Node.js 18+ with npm on PATH to build"
-        );
-        let out = Command::new(BIN)
-            .arg("build")
-            .current_dir(&dir)
-            .env_remove("CARGO_TARGET_DIR")
-            .env_remove("RUSTFLAGS")
-            .env_remove("CARGO_ENCODED_RUSTFLAGS")
-            .output()
-            .unwrap();
-        let output = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
-        assert!(
-            out.status.success(),
-            "`micro-wasm build` of guest-examples/hono failed. Its build runs `npm ci` (hono and \
-             esbuild from its package-lock.json: this needs the npm registry), bundles app.js \
-             with esbuild and runs sdk/js/build.mjs, which installs componentize-js 0.23.0 on \
-             its first run (also from the registry). Output:\n{output}"
-        );
-    });
-    dir
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let node = Command::new("node").arg("--version").output();
+            assert!(
+                node.is_ok_and(|o| o.status.success()),
+                "guest-examples/hono needs Node.js 18+ with npm on PATH to build"
+            );
+            build_app(
+                "guest-examples/hono",
+                "Its build runs `npm ci` (hono and esbuild from its package-lock.json: this \
+                 needs the npm registry), bundles app.js with esbuild and runs sdk/js/build.mjs, \
+                 which installs componentize-js 0.23.0 on its first run (also from the registry).",
+            )
+            .0
+        })
+        .clone()
 }
 
 fn json_of(r: &Resp) -> serde_json::Value {

@@ -5,7 +5,8 @@
 //! kept across restarts, sleep and SIGKILL, and exported and imported by `micro-wasm data`.
 //! Base is here, Drive in `drive.rs`, lasting data in `lasting.rs`. Every test runs twice: on
 //! the embedded store and on PostgreSQL (`--store`, the database named by
-//! `MICRO_WASM_TEST_PG`; see `tests/pg.sh`). Two nodes on one database: `nodes.rs`.
+//! `MICRO_WASM_TEST_PG`; see `tests/pg.sh`). Two nodes on one database: `nodes.rs`
+//! (a node killed and the database restarted under them: `nodes/faults.rs`).
 
 use bytes::Bytes;
 use http::Request;

@@ -4,13 +4,16 @@
 //! to different nodes; a database outage answered 503 while the Micros keep serving, and
 //! service back by itself when the database is. And the start-up rules of `--store`: flag
 //! over `MICRO_WASM_STORE` over `[app] store`, and an unreachable database is exit 1 naming
-//! the URL without its password.
+//! the URL without its password. A node killed mid-run and the database restarted under
+//! load: `nodes/faults.rs`.
 
 use bytes::Bytes;
 use serde_json::{Value, json};
 
 use super::{Data, Store, Way, test_pg_url};
 use crate::harness::{probe_app, repo};
+
+mod faults;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_nodes_on_one_database_serve_one_app() {
@@ -382,8 +385,9 @@ async fn api_keys_are_shared_and_revocation_reaches_every_node_within_a_second()
 /// time is in exactly one node's `action ran` lines (takes one to two minutes).
 #[tokio::test(flavor = "multi_thread")]
 async fn an_action_on_two_nodes_runs_once_per_scheduled_time() {
+    // A run on a loaded machine may take more than the default test timeout of 500 ms.
     let app = probe_app(
-        "",
+        "timeout = \"10s\"",
         "\n[[micro.action]]\nid = \"tick\"\nname = \"Tick\"\ninterval = \"1 minute\"\n",
     );
     let Some(args) = Store::Postgres.args(&app) else {

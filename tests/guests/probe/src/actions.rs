@@ -18,12 +18,19 @@ static LAST: Mutex<Option<String>> = Mutex::new(None);
 /// and in /tmp/last-action.json (when /tmp is writable); answers
 /// `{"ok":<status < 400>,"event":<body>,"request":<the record>}` (the body as JSON, or a string
 /// when it is not JSON), with status 200, or the status in env var `ACTION_STATUS` when set
-/// (so tests can make an action fail).
+/// (so tests can make an action fail). With env var `ACTION_SLEEP_MS` set, it first waits that
+/// many milliseconds in a host call (so tests can catch a run in flight).
 pub fn record(req: &Req) -> Outcome {
     if req.method != "POST" {
         return Err(Reply::text(405, "actions are POSTed\n"));
     }
     let (_, body) = req.read_body(ACTION_KEEP)?;
+    if let Some(ms) = std::env::var("ACTION_SLEEP_MS")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+    {
+        crate::hostile::pause(ms);
+    }
     let text = String::from_utf8_lossy(&body).into_owned();
     let event =
         serde_json::from_str::<Value>(&text).unwrap_or_else(|_| Value::String(text.clone()));

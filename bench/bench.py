@@ -327,6 +327,30 @@ def status(addr):
     return json.loads(c.getresponse().read())
 
 
+def data_bench_args(ap):
+    """The options data.py and nodes.py share (--binary, --rounds, --duration, --quick,
+    --no-build) added to `ap` and parsed; the binary checked, and the hello and notes guests
+    built unless --no-build. Returns (args, binary, its profile)."""
+    ap.add_argument("--binary", default=str(ROOT / "target" / "release" / "micro-wasm"))
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--duration", type=int, default=8)
+    ap.add_argument("--quick", action="store_true", help="1 round of 2 s")
+    ap.add_argument("--no-build", action="store_true", help="use the guests as they are")
+    args = ap.parse_args()
+    if args.quick:
+        args.rounds, args.duration = 1, 2
+    binary = Path(args.binary).resolve()
+    if not binary.exists():
+        sys.exit(f"{binary} is missing: build it (cargo build --release) or pass --binary")
+    profile = "debug" if "debug" in binary.parts else "release"
+    if profile == "debug":
+        log("WARNING: a debug binary; the figures only show that the script works")
+    if not args.no_build:
+        run(["cargo", "build", "--release", "--target", "wasm32-wasip2", "-p", "hello", "-p", "notes"],
+            cwd=ROOT / "guest-examples")
+    return args, binary, profile
+
+
 def main():
     global MICRO_WASM, WASMTIME
     ap = argparse.ArgumentParser()

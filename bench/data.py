@@ -36,7 +36,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench import GUESTS, ROOT, free_port, load_scenario, log, run, wait_ok  # noqa: E402
+from bench import GUESTS, ROOT, data_bench_args, free_port, load_scenario, log, run, wait_ok  # noqa: E402
 
 PREFIX_ITEMS = 100  # items per key prefix in the query scenario
 PUT_BATCH = 25  # items per put: the Base API's limit
@@ -119,24 +119,8 @@ def sqlite_floor(binary_profile, tmp, items, seconds):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--binary", default=str(ROOT / "target" / "release" / "micro-wasm"))
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--duration", type=int, default=8)
     ap.add_argument("--items", type=int, default=100_000)
-    ap.add_argument("--quick", action="store_true", help="1 round of 2 s")
-    ap.add_argument("--no-build", action="store_true", help="use the guests as they are")
-    args = ap.parse_args()
-    if args.quick:
-        args.rounds, args.duration = 1, 2
-    binary = Path(args.binary).resolve()
-    if not binary.exists():
-        sys.exit(f"{binary} is missing: build it (cargo build --release) or pass --binary")
-    profile = "debug" if "debug" in binary.parts else "release"
-    if profile == "debug":
-        log("WARNING: a debug binary; the figures only show that the script works")
-    if not args.no_build:
-        run(["cargo", "build", "--release", "--target", "wasm32-wasip2", "-p", "hello", "-p", "notes"],
-            cwd=ROOT / "guest-examples")
+    args, binary, profile = data_bench_args(ap)
 
     tmp = Path(tempfile.mkdtemp(prefix="mw-bench-data-"))
     report = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {os.cpu_count()} cores",

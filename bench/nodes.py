@@ -38,7 +38,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench import GUESTS, ROOT, free_port, log, median_of, run, wait_ok, wrk  # noqa: E402
+from bench import GUESTS, ROOT, data_bench_args, free_port, log, median_of, run, wait_ok, wrk  # noqa: E402
 
 CONNS = 32  # wrk connections per set-up, split between its nodes
 
@@ -112,24 +112,8 @@ def load(nodes, path, duration, script):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--binary", default=str(ROOT / "target" / "release" / "micro-wasm"))
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--duration", type=int, default=8)
     ap.add_argument("--store", help="a PostgreSQL URL (default: a throwaway server from tests/pg.sh)")
-    ap.add_argument("--quick", action="store_true", help="1 round of 2 s")
-    ap.add_argument("--no-build", action="store_true", help="use the guests as they are")
-    args = ap.parse_args()
-    if args.quick:
-        args.rounds, args.duration = 1, 2
-    binary = Path(args.binary).resolve()
-    if not binary.exists():
-        sys.exit(f"{binary} is missing: build it (cargo build --release) or pass --binary")
-    profile = "debug" if "debug" in binary.parts else "release"
-    if profile == "debug":
-        log("WARNING: a debug binary; the figures only show that the script works")
-    if not args.no_build:
-        run(["cargo", "build", "--release", "--target", "wasm32-wasip2", "-p", "hello", "-p", "notes"],
-            cwd=ROOT / "guest-examples")
+    args, binary, profile = data_bench_args(ap)
 
     tmp = Path(tempfile.mkdtemp(prefix="mw-bench-nodes-"))
     write_app(tmp / "app")

@@ -65,15 +65,38 @@ start() {
     # most real servers, so the tests catch any ordering that forgets COLLATE "C".
     "${as[@]}" "$bin/initdb" -D "$dir/data" -U micro_wasm -A trust -E UTF8 --locale=C.UTF-8 \
         --locale-provider=icu --icu-locale=und --no-sync >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; exit 1; }
-    # Enough connections for the parallel tests' pools; a socket dir of our own.
+    tls_certs "$dir"
+    [ "$(id -u)" = 0 ] && chown postgres "$dir/data/server.key" "$dir/data/server.crt"
+    # Enough connections for the parallel tests' pools; a socket dir of our own; TLS offered
+    # (plain connections still work) with a certificate of a throwaway CA, $dir/ca.pem.
     "${as[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-        -o "-k $dir -h 127.0.0.1 -p $port -c max_connections=400" start >&2 ||
+        -o "$(server_options "$dir" "$port")" start >&2 ||
         { cat "$dir/server.log" >&2; exit 1; }
     echo "$port" >"$dir/port"
     "$bin/createdb" -h 127.0.0.1 -p "$port" -U micro_wasm micro_wasm_test
     log "PostgreSQL $("$bin/pg_ctl" --version | awk '{print $3}') on 127.0.0.1:$port and $dir"
     echo "export MICRO_WASM_TEST_PG=postgres://micro_wasm@127.0.0.1:$port/micro_wasm_test"
     echo "export MICRO_WASM_TEST_PG_DIR=$dir"
+    echo "export MICRO_WASM_TEST_PG_CA=$dir/ca.pem"
+}
+
+# The server's command-line options.
+server_options() {
+    echo "-k $1 -h 127.0.0.1 -p $2 -c max_connections=400 -c ssl=on"
+}
+
+# A throwaway CA (DIR/ca.pem) and a server certificate it signed for 127.0.0.1 and localhost
+# (DIR/data/server.crt and .key, where PostgreSQL looks), made with the openssl command.
+tls_certs() {
+    local dir="$1"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3 -subj "/CN=micro-wasm test CA" \
+        -keyout "$dir/ca.key" -out "$dir/ca.pem" 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" \
+        -keyout "$dir/data/server.key" -out "$dir/server.csr" 2>/dev/null
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >"$dir/server.ext"
+    openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" \
+        -CAcreateserial -days 3 -extfile "$dir/server.ext" -out "$dir/data/server.crt" 2>/dev/null
+    chmod 600 "$dir/data/server.key"
 }
 
 # Stops or starts the server of DIR again, keeping its data (outage tests).
@@ -87,7 +110,7 @@ pause_resume() {
         "${as[@]}" "$bin/pg_ctl" -D "$dir/data" -m fast -w stop >&2
     else
         "${as[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-            -o "-k $dir -h 127.0.0.1 -p $port -c max_connections=400" start >&2
+            -o "$(server_options "$dir" "$port")" start >&2
     fi
 }
 

@@ -5,16 +5,19 @@
 //!
 //! It owns connecting and the schema of every table kept in PostgreSQL; the queries belong to
 //! their owners (`data/postgres*.rs`, `keys/`). It must not know about HTTP, Bases or keys,
-//! and never logs or displays a password. Connections are plain TCP or unix sockets (TLS is
-//! not supported yet: use a loopback or private network, or a local TLS proxy).
+//! and never logs or displays a password. Connections are plain TCP or unix sockets, or TLS
+//! when the URL says `sslmode=require` ([`tls`]).
 
 pub mod migrations;
+pub mod tls;
 
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::NoTls;
+use tokio_postgres::config::SslMode;
 
 /// Connections one node keeps to the database at most.
 const POOL_SIZE: usize = 16;
@@ -65,6 +68,7 @@ impl Pg {
     /// The pool for `url`, without connecting yet.
     pub fn pool(url: &str) -> anyhow::Result<Pg> {
         let shown = redact(url);
+        let (url, root_cert) = tls::take_root_cert(url);
         let mut config: tokio_postgres::Config = url
             .parse()
             .with_context(|| format!("store URL {shown} is not a PostgreSQL URL"))?;
@@ -72,13 +76,16 @@ impl Pg {
         if config.get_application_name().is_none() {
             config.application_name("micro-wasm");
         }
-        let manager = Manager::from_config(
-            config,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
+        let manager_config = ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        };
+        let manager = if config.get_ssl_mode() == SslMode::Require {
+            let connector = tls::connector(root_cert.as_deref().map(Path::new))
+                .with_context(|| format!("TLS for {shown}"))?;
+            Manager::from_config(config, connector, manager_config)
+        } else {
+            Manager::from_config(config, NoTls, manager_config)
+        };
         let pool = Pool::builder(manager)
             .max_size(POOL_SIZE)
             .runtime(Runtime::Tokio1)

@@ -171,6 +171,36 @@ fn store_migrate_and_check() {
     );
 }
 
+/// `sslmode=require` connects over TLS, checking the server's certificate: with the test
+/// server's CA as `sslrootcert` it works; without it the certificate is refused (so TLS was
+/// really used), and the error names the URL without its password.
+#[test]
+fn sslmode_require_connects_over_tls_and_checks_the_certificate() {
+    let Some(url) = test_pg_url() else {
+        return;
+    };
+    let ca = std::env::var("MICRO_WASM_TEST_PG_CA")
+        .expect("MICRO_WASM_TEST_PG_CA is set by tests/pg.sh start along with the URL");
+    let app = probe_app("", "");
+    let tls = format!("{url}?sslmode=require&sslrootcert={ca}");
+    for (command, said) in [
+        ("migrate", "schema at version"),
+        ("check", "reachable, schema at version"),
+    ] {
+        let out = app.cli(&["store", command, "--store", &tls]);
+        let text = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{command}: {text}");
+        assert!(text.contains(said), "{command}: {text}");
+    }
+
+    let unverified = format!("{url}?sslmode=require");
+    let out = app.cli(&["store", "check", "--store", &unverified]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.to_lowercase().contains("certificate"), "{err}");
+    assert!(err.contains(&unverified), "{err}");
+}
+
 /// Extra arguments, environment, and the URL the error must show.
 type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a std::path::Path)], &'a str);
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Deta Base on PostgreSQL and on several nodes (issue 18): what the shared store costs and
+"""Deta Base on PostgreSQL and on several nodes: what the shared store costs and
 what a second node gives, in one run with rounds interleaved, medians reported.
 
 Base put and get by key through a Rust Micro (the notes example: `POST /notes/` inserts a note,

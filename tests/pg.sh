@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A throwaway PostgreSQL for the tests that need one (the PostgreSQL store, issue 18).
+# A throwaway PostgreSQL for the tests that need one (the PostgreSQL store).
 #
 #   eval "$(bash tests/pg.sh start)"     # prints export lines; run them in your shell
 #   ... cargo test ...                    # tests read MICRO_WASM_TEST_PG

@@ -1,4 +1,4 @@
-//! Each scheduled run once across the cluster (issue 18): before a node delivers a run it
+//! Each scheduled run once across the cluster: before a node delivers a run it
 //! claims it with an insert of (app, action id, scheduled time) into `action_runs`; the
 //! primary key lets exactly one insert win, so N nodes on one database deliver each run once.
 //! A node that dies mid-run holds nothing: the next scheduled time is a new row.

@@ -1,4 +1,4 @@
-//! API keys in the PostgreSQL store (issue 18): the same keys on every node serving the app,
+//! API keys in the PostgreSQL store: the same keys on every node serving the app,
 //! as rows of `api_keys` (app name, key name, SHA-256, creation time). `keys create|revoke
 //! --store` change the rows; each node's [`ApiKeys`] is refreshed by a task that reads them
 //! every [`POLL`], so a key created or revoked on one node counts on every node within a

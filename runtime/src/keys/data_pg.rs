@@ -1,4 +1,4 @@
-//! Data keys in the PostgreSQL store (issue 18): the same app id and per-Micro secrets for
+//! Data keys in the PostgreSQL store: the same app id and per-Micro secrets for
 //! every node serving the app, so a Micro gets the same `DETA_PROJECT_KEY` wherever it runs.
 //! Rows of `app_keys` (the app, by its name in app.toml) and `micro_keys`; the first node to
 //! start makes them, inserting with `ON CONFLICT DO NOTHING`, and every node then reads what

@@ -56,7 +56,7 @@ pub struct AppSection {
     pub version: String,
     pub hostname: Option<String>,
     pub auth: Auth,
-    /// `[app] store`: a `postgres://` URL where the app's keys and data live (issue 18);
+    /// `[app] store`: a `postgres://` URL where the app's keys and data live;
     /// `None` keeps them embedded in the state dir. `--store` and `MICRO_WASM_STORE` win.
     pub store: Option<String>,
 }

@@ -1,4 +1,4 @@
-//! PostgreSQL as the store of an app that runs on several nodes (issue 18): the URL as given
+//! PostgreSQL as the store of an app that runs on several nodes: the URL as given
 //! (`--store`, `MICRO_WASM_STORE`, `[app] store`), shown only without its password; a pool of
 //! async connections ([`Pg`]); and the versioned schema, migrated on start
 //! ([`migrations`]).

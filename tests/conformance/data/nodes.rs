@@ -1,4 +1,4 @@
-//! Several nodes, one app (issue 18): two `micro-wasm run` processes with their own state
+//! Several nodes, one app: two `micro-wasm run` processes with their own state
 //! dirs on one PostgreSQL database serve the same app — the same Data Key, a Base write
 //! through one read through the other, atomic updates from both, a Drive upload whose parts go
 //! to different nodes; a database outage answered 503 while the Micros keep serving, and

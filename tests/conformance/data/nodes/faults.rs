@@ -1,4 +1,4 @@
-//! Faults under several nodes (issue 18): a node SIGKILLed while its action run is in flight
+//! Faults under several nodes: a node SIGKILLed while its action run is in flight
 //! does not stop the next tick, which fires once, on the node left; and the database
 //! restarted under a steady stream of Base puts loses no acknowledged write, answers the puts
 //! of the outage 503 JSON within the pool's timeouts, and serves again by itself.

@@ -192,13 +192,7 @@ impl PgStore {
         let Some(row) = row else {
             return Ok(UpdateOutcome::NotFound);
         };
-        let Value::Object(mut item) = serde_json::from_str(row.get(0))? else {
-            anyhow::bail!("stored item {base}/{key} is not an object");
-        };
-        if let Err(msg) = ops.apply(&mut item) {
-            return Ok(UpdateOutcome::Invalid(msg));
-        }
-        let (json, expires) = match super::item::encode(&item) {
+        let (json, expires) = match ops.apply_to_stored(row.get(0), base, key)? {
             Ok(encoded) => encoded,
             Err(msg) => return Ok(UpdateOutcome::Invalid(msg)),
         };

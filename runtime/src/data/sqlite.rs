@@ -15,7 +15,6 @@ use anyhow::Context;
 use rusqlite::{
     Connection, OpenFlags, OptionalExtension, TransactionBehavior, params, params_from_iter,
 };
-use serde_json::Value;
 
 use super::store::{Page, PageRequest, Scan, StoredItem, UpdateOutcome, Usage};
 use super::update::UpdateOps;
@@ -226,13 +225,7 @@ impl SqliteStore {
             let Some(text) = live_item(&tx, &base, &key, now)? else {
                 return Ok(UpdateOutcome::NotFound);
             };
-            let Value::Object(mut item) = serde_json::from_str(&text)? else {
-                anyhow::bail!("stored item {base}/{key} is not an object");
-            };
-            if let Err(msg) = ops.apply(&mut item) {
-                return Ok(UpdateOutcome::Invalid(msg));
-            }
-            let (json, expires) = match super::item::encode(&item) {
+            let (json, expires) = match ops.apply_to_stored(&text, &base, &key)? {
                 Ok(encoded) => encoded,
                 Err(msg) => return Ok(UpdateOutcome::Invalid(msg)),
             };

@@ -65,6 +65,24 @@ impl UpdateOps {
     }
 
     /// Applies the update to `item` (set, increment, append, prepend, then delete).
+    /// These operations applied to the stored item `text` of `base`/`key`, encoded for storage
+    /// (JSON and expiry); `Ok(Err(message))` when they do not apply to it (a 400). The one
+    /// read-modify-encode step of every store's update.
+    pub fn apply_to_stored(
+        &self,
+        text: &str,
+        base: &str,
+        key: &str,
+    ) -> anyhow::Result<Result<(String, Option<i64>), String>> {
+        let Value::Object(mut item) = serde_json::from_str(text)? else {
+            anyhow::bail!("stored item {base}/{key} is not an object");
+        };
+        if let Err(msg) = self.apply(&mut item) {
+            return Ok(Err(msg));
+        }
+        Ok(super::item::encode(&item))
+    }
+
     pub fn apply(&self, item: &mut Map<String, Value>) -> Result<(), String> {
         for (path, value) in &self.set {
             *slot(item, path)? = Some(value.clone());

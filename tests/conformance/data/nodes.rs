@@ -15,6 +15,20 @@ use crate::harness::{probe_app, repo};
 
 mod faults;
 
+/// Starts `app` twice with `args` on one database: node A in the app's state dir, node B in
+/// `other_state`.
+pub(super) async fn two_nodes(
+    app: &crate::harness::AppDir,
+    args: &[String],
+    other_state: &std::path::Path,
+) -> (Data, Data) {
+    let a = Data::start(app, args).await;
+    let mut b_args = args.to_vec();
+    b_args.extend(["--state-dir".into(), other_state.display().to_string()]);
+    let b = Data::start(app, &b_args).await;
+    (a, b)
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn two_nodes_on_one_database_serve_one_app() {
     let app = probe_app("payload = \"3MB\"\ntimeout = \"10s\"", "");
@@ -22,13 +36,7 @@ async fn two_nodes_on_one_database_serve_one_app() {
         return;
     };
     let other_state = tempfile::tempdir().unwrap();
-    let a = Data::start(&app, &args).await;
-    let mut b_args = args.clone();
-    b_args.extend([
-        "--state-dir".into(),
-        other_state.path().display().to_string(),
-    ]);
-    let b = Data::start(&app, &b_args).await;
+    let (a, b) = two_nodes(&app, &args, other_state.path()).await;
     assert_eq!(a.key, b.key, "one DETA_PROJECT_KEY on every node");
     assert!(
         !other_state.path().join("keys.json").exists(),
@@ -424,13 +432,7 @@ async fn an_action_on_two_nodes_runs_once_per_scheduled_time() {
         return;
     };
     let other_state = tempfile::tempdir().unwrap();
-    let a = Data::start(&app, &args).await;
-    let mut b_args = args.clone();
-    b_args.extend([
-        "--state-dir".into(),
-        other_state.path().display().to_string(),
-    ]);
-    let b = Data::start(&app, &b_args).await;
+    let (a, b) = two_nodes(&app, &args, other_state.path()).await;
     let scheduled = |srv: &crate::harness::Server| -> Vec<String> {
         srv.stderr()
             .lines()

@@ -10,18 +10,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::super::{Data, Store, Way, test_pg_url};
-use super::{OwnServer, pg_sh};
-use crate::harness::{AppDir, Server, probe_app};
-
-/// Starts `app` twice with `args` on one database: node A in the app's state dir, node B in
-/// `other_state`.
-async fn two_nodes(app: &AppDir, args: &[String], other_state: &std::path::Path) -> (Data, Data) {
-    let a = Data::start(app, args).await;
-    let mut b_args = args.to_vec();
-    b_args.extend(["--state-dir".into(), other_state.display().to_string()]);
-    let b = Data::start(app, &b_args).await;
-    (a, b)
-}
+use super::{OwnServer, pg_sh, two_nodes};
+use crate::harness::{Server, probe_app};
 
 /// The scheduled times of action `tick` in `srv`'s `action ran` lines (status 200 only).
 fn ran(srv: &Server) -> Vec<String> {

@@ -241,9 +241,7 @@ impl StreamingResponse {
             headers,
             mut body,
         } = self;
-        let hint = find_header(&headers, "content-length")
-            .and_then(|n| n.parse::<usize>().ok())
-            .unwrap_or(0);
+        let hint = find_header(&headers, "content-length").and_then(|n| n.parse::<usize>().ok());
         let body = read_bounded(&mut body, limit, hint)?;
         Ok(Response {
             status,
@@ -367,21 +365,39 @@ pub fn fetch_streaming(request: Request) -> Result<StreamingResponse, Error> {
 pub(crate) fn read_bounded(
     reader: &mut dyn Read,
     limit: usize,
-    hint: usize,
+    hint: Option<usize>,
 ) -> Result<Vec<u8>, Error> {
-    let mut body = Vec::with_capacity(hint.min(limit).min(16 * 1024 * 1024));
-    let mut chunk = vec![0u8; 64 * 1024];
+    let capacity = hint.unwrap_or(0).min(limit).min(16 * 1024 * 1024) + 1;
+    let mut body = Vec::with_capacity(capacity);
     loop {
-        let n = match reader.read(&mut chunk) {
-            Ok(0) => return Ok(body),
+        // Read straight into the body: room for the rest of a known length (and one byte
+        // more, to see the end), else as much as read so far (4 KiB to 64 KiB). Zeroing only
+        // that room keeps a small response from writing 64 KiB of guest memory that the
+        // host must then reset.
+        let start = body.len();
+        let room = match hint.and_then(|length| length.checked_sub(start)) {
+            Some(rest) => rest.min(64 * 1024) + 1,
+            None => start.clamp(4 * 1024, 64 * 1024),
+        };
+        body.resize(start + room, 0);
+        let n = match reader.read(&mut body[start..]) {
+            Ok(0) => {
+                body.truncate(start);
+                return Ok(body);
+            }
             Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => 0,
             Err(e) => return Err(Error::Stream(e.to_string())),
         };
-        if body.len() + n > limit {
+        body.truncate(start + n);
+        if body.len() > limit {
             return Err(Error::BodyTooLarge(limit));
         }
-        body.extend_from_slice(&chunk[..n]);
+        // The whole announced length is here: HTTP framing leaves nothing after it, so the
+        // read that would only report the end is not made.
+        if hint == Some(body.len()) {
+            return Ok(body);
+        }
     }
 }
 
@@ -459,12 +475,11 @@ mod wasi_io {
     use crate::Method;
 
     pub(super) fn send(request: &Request, target: &Target) -> Result<StreamingResponse, Error> {
-        let headers = Fields::new();
-        for (name, value) in &request.headers {
-            headers
-                .append(name, value.as_bytes())
-                .map_err(|e| Error::InvalidRequest(format!("header {name:?}: {e:?}")))?;
-        }
+        let mut list: Vec<(String, Vec<u8>)> = request
+            .headers
+            .iter()
+            .map(|(name, value)| (name.clone(), value.as_bytes().to_vec()))
+            .collect();
         let has_length = request
             .headers
             .iter()
@@ -477,10 +492,18 @@ mod wasi_io {
                 Method::Get | Method::Head | Method::Options | Method::Trace | Method::Connect
             );
         if needs_length && !has_length {
-            headers
-                .append("content-length", request.body.len().to_string().as_bytes())
-                .map_err(|e| Error::InvalidRequest(format!("content-length: {e:?}")))?;
+            let length = request.body.len().to_string().into_bytes();
+            list.push(("content-length".into(), length));
         }
+        // One host call for all the headers; only when the host refuses one are they added
+        // one by one, to name it.
+        let headers = match Fields::from_list(&list) {
+            Ok(headers) => headers,
+            Err(e) => {
+                return Err(refused_header(&list)
+                    .unwrap_or_else(|| Error::InvalidRequest(format!("headers: {e:?}"))));
+            }
+        };
 
         let outgoing = OutgoingRequest::new(headers);
         outgoing
@@ -500,7 +523,10 @@ mod wasi_io {
         outgoing
             .set_path_with_query(Some(&target.path_with_query))
             .map_err(|()| Error::InvalidRequest(format!("path {:?}", target.path_with_query)))?;
-        let body = outgoing.body().expect("the body is taken once");
+        // No body to send: leave it untaken, and the host sends an empty one without the
+        // body stream, its flush and its finish (three calls and two resources fewer).
+        let body =
+            (!request.body.is_empty()).then(|| outgoing.body().expect("the body is taken once"));
 
         let options = request.timeout.map(|timeout| {
             let options = RequestOptions::new();
@@ -514,8 +540,11 @@ mod wasi_io {
 
         // Write the body after handing the request over, so a body larger than the host's
         // buffer does not wait for a reader that is not there yet.
-        let written = write_body(&body, &request.body)
-            .and_then(|()| OutgoingBody::finish(body, None).map_err(Error::from));
+        let written = match body {
+            Some(body) => write_body(&body, &request.body)
+                .and_then(|()| OutgoingBody::finish(body, None).map_err(Error::from)),
+            None => Ok(()),
+        };
         let response = match (written, wait(&future)) {
             // A server may answer, and the host close the body stream, before the last write
             // or flush: the answer is what counts.
@@ -555,6 +584,17 @@ mod wasi_io {
         })
     }
 
+    /// The first header of `list` the host refuses, as an error naming it.
+    fn refused_header(list: &[(String, Vec<u8>)]) -> Option<Error> {
+        let fields = Fields::new();
+        list.iter().find_map(|(name, value)| {
+            let refused = fields.append(name, value).err()?;
+            Some(Error::InvalidRequest(format!(
+                "header {name:?}: {refused:?}"
+            )))
+        })
+    }
+
     fn write_body(body: &OutgoingBody, mut data: &[u8]) -> Result<(), Error> {
         let stream = body
             .write()
@@ -581,6 +621,9 @@ mod wasi_io {
     }
 
     fn wait(future: &FutureIncomingResponse) -> Result<IncomingResponse, Error> {
+        // A response is never ready the moment the request is handed over: wait first, so
+        // a `get` that could only say "not yet" is not made.
+        future.subscribe().block();
         loop {
             match future.get() {
                 Some(Ok(Ok(response))) => return Ok(response),

@@ -60,9 +60,16 @@ fn builds_requests() {
 #[test]
 fn reads_bounded() {
     let data = vec![7u8; 200_000];
-    assert_eq!(read_bounded(&mut &data[..], 200_000, 10).unwrap(), data);
+    for hint in [None, Some(0), Some(10), Some(200_000), Some(300_000)] {
+        assert_eq!(read_bounded(&mut &data[..], 200_000, hint).unwrap(), data);
+        assert_eq!(
+            read_bounded(&mut &data[..5], 200_000, hint).unwrap(),
+            &data[..5]
+        );
+        assert!(read_bounded(&mut &[][..], 0, hint).unwrap().is_empty());
+    }
     assert_eq!(
-        read_bounded(&mut &data[..], 199_999, 0),
+        read_bounded(&mut &data[..], 199_999, None),
         Err(Error::BodyTooLarge(199_999))
     );
     let streaming = StreamingResponse {

@@ -13,7 +13,7 @@ use http_body::Body;
 use serde_json::{Map, Value, json};
 
 use super::DataService;
-use super::errors::{ApiError, ApiResult, json};
+use super::errors::{ApiError, ApiResult, json, json_bytes};
 use super::item::{check_key, prepare_item};
 use super::query::Query;
 use super::request::{self, ApiPath, check_collection_name, collect_limited, percent_decode};
@@ -127,14 +127,7 @@ async fn insert(svc: &DataService, base: &str, body: Value) -> ApiResult {
 
 async fn get(svc: &DataService, base: &str, key: &str) -> ApiResult {
     match svc.store().get_item(base, key, svc.now()).await? {
-        Some(text) => {
-            let mut res = http::Response::new(super::errors::full_body(text));
-            res.headers_mut().insert(
-                http::header::CONTENT_TYPE,
-                http::HeaderValue::from_static("application/json"),
-            );
-            Ok(res)
-        }
+        Some(text) => Ok(json_bytes(StatusCode::OK, text)),
         None => Ok(json(StatusCode::NOT_FOUND, &json!({ "key": key }))),
     }
 }

@@ -85,23 +85,29 @@ pub fn json<T: Serialize + ?Sized>(status: StatusCode, value: &T) -> Response<Da
             return plain_internal();
         }
     };
-    with_json_type(status, full_body(text))
+    json_bytes(status, text)
 }
 
 fn plain_internal() -> Response<DataBody> {
-    with_json_type(
+    json_bytes(
         StatusCode::INTERNAL_SERVER_ERROR,
-        full_body(&br#"{"errors":["Internal server error"]}"#[..]),
+        &br#"{"errors":["Internal server error"]}"#[..],
     )
 }
 
-fn with_json_type(status: StatusCode, body: DataBody) -> Response<DataBody> {
-    let mut res = Response::new(body);
+/// `text` (JSON already) as a response with `status`, its type and its length: a Micro's
+/// client sizes its buffer by the length, as it would from a real server's answer.
+pub fn json_bytes(status: StatusCode, text: impl Into<Bytes>) -> Response<DataBody> {
+    let text = text.into();
+    let length = HeaderValue::from(text.len());
+    let mut res = Response::new(full_body(text));
     *res.status_mut() = status;
-    res.headers_mut().insert(
+    let headers = res.headers_mut();
+    headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
+    headers.insert(header::CONTENT_LENGTH, length);
     res
 }
 

@@ -33,6 +33,8 @@ async fn send(srv: &Server, method: &str, path: &str, body: impl Into<Bytes>) ->
 async fn the_notes_example_keeps_notes_and_attachments_across_a_restart() {
     let state = tempfile::tempdir().unwrap();
     let srv = serve_examples(state.path());
+    let r = srv.get("/notes/health").await;
+    assert_eq!((r.status, r.json()), (200, json!({"ok": true})));
 
     let r = send(
         &srv,

@@ -13,7 +13,9 @@
 //! - `PUT /:key/attachment` — the body is the file (put in 10 MiB parts when larger); the
 //!   note gets `"attachment": {"size", "type"}`; `GET /:key/attachment` returns the file;
 //! - `POST /__space/v0/actions` — the runtime's scheduled action: appends
-//!   `<UTC timestamp> <event id> <trigger>` to `/tmp/actions.log`; `GET /actions` shows it.
+//!   `<UTC timestamp> <event id> <trigger>` to `/tmp/actions.log`; `GET /actions` shows it;
+//! - `GET /health` — `{"ok": true}` without touching the data, for uptime checks (and the
+//!   benchmark's measure of what this Micro costs before any data call).
 
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -34,6 +36,7 @@ fn app(request: Request) -> Response {
         .get("/", list)
         .post("/", create)
         .get("/actions", |_| Response::text(200, read_log()))
+        .get("/health", |_| Response::json(200, &json!({ "ok": true })))
         .get("/:key", show)
         .patch("/:key", edit)
         .delete("/:key", remove)

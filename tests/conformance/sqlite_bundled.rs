@@ -71,6 +71,11 @@ async fn s15_a_guest_bundling_sqlite_reads_the_file_but_cannot_write_it() {
         "{version}"
     );
     assert_eq!(version["default_vfs"], "unix-dotfile", "{version}");
+    let component = std::fs::read(bundled_sqlite()).unwrap();
+    assert!(
+        !component.windows(11).any(|w| w == b"micro:space"),
+        "the guest's SQLite is its own, not the host's micro:space/sqlite"
+    );
 
     let all = "SELECT id, name FROM t ORDER BY id";
     let r = query(&srv, "/app/data.db", "ro", "unix-none", all).await;

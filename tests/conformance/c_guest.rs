@@ -20,6 +20,7 @@ use std::sync::OnceLock;
 use crate::harness::{ensure_wasm_target, repo};
 
 /// Where distributions put wasi-libc's headers, the first holding `stdio.h` is used.
+#[cfg(unix)]
 const HEADER_DIRS: [&str; 5] = [
     "/usr/include/wasm32-wasip2",
     "/usr/include/wasm32-wasi",

@@ -56,7 +56,7 @@ pub fn guest(name: &str) -> PathBuf {
         .join(format!("target/wasm32-wasip2/release/{name}.wasm"))
 }
 
-fn ensure_wasm_target() {
+pub fn ensure_wasm_target() {
     let installed = Command::new("rustup")
         .args(["target", "list", "--installed"])
         .output()

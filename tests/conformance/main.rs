@@ -5,6 +5,7 @@
 mod actions;
 mod asgi;
 mod auth;
+mod c_guest;
 mod cdp;
 mod cli;
 mod connections;
@@ -25,5 +26,6 @@ mod outbound;
 mod polyglot;
 mod sandbox;
 mod sqlite;
+mod sqlite_bundled;
 mod tmp_quota;
 mod watch;

@@ -243,6 +243,21 @@ fn a_malformed_request_after_a_served_one_on_the_same_connection_gets_json() {
     c.send(b"GET / HTTP/1.1\r\nno colon\r\n\r\n");
     c.response().assert_json_error(400, "bad_request");
     c.assert_closed("after a served request");
+    // After a kept-alive HTTP/1.0 request, hyper answers in HTTP/1.0.
+    let mut c = Conn::open(&srv);
+    c.send(b"GET /status?code=200 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+    let r = c.response();
+    assert_eq!(
+        (r.status, &*r.body),
+        (200, &b"status 200"[..]),
+        "{}",
+        r.text
+    );
+    c.send(b"GET / HTTP/1.0\r\nno colon\r\n\r\n");
+    let r = c.response();
+    assert!(r.text.starts_with("HTTP/1.0 400 "), "{}", r.text);
+    r.assert_json_error(400, "bad_request");
+    c.assert_closed("after a served HTTP/1.0 request");
     assert_still_serving(&srv);
 }
 
@@ -288,6 +303,15 @@ fn a_micros_own_empty_400_passes_through_untouched() {
     let hypers = format!(
         "HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\ndate: {date}\r\n\r\n"
     );
+    assert_eq!(r.text, hypers);
+    // And in HTTP/1.0, where hyper's head has no `connection: close`.
+    let r = answer(
+        &srv,
+        b"GET /status?code=400&empty=1 HTTP/1.0\r\n\r\n",
+        "a Micro's 400 in HTTP/1.0",
+    );
+    let date = r.header("date").expect("a date").to_string();
+    let hypers = format!("HTTP/1.0 400 Bad Request\r\ncontent-length: 0\r\ndate: {date}\r\n\r\n");
     assert_eq!(r.text, hypers);
     // On a kept-alive connection too, and the connection stays usable.
     let mut c = Conn::open(&srv);

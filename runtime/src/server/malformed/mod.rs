@@ -11,9 +11,9 @@
 //!
 //! Telling hyper's head from a Micro's, which it must never touch (a guest's own empty 400
 //! is byte for byte the same head): a write is looked at only while the connection is
-//! [`conn::Activity::quiet`] — no request in flight and every ended response flushed whole —
+//! [`Activity::quiet`] — no request in flight and every ended response flushed whole —
 //! so it cannot be part of any response the service made; only then is it compared with the
-//! two heads hyper writes (a length check, then one comparison of under 130 bytes). A normal
+//! heads hyper writes (a length check, then a comparison of under 130 bytes). A normal
 //! write costs two atomic loads and nothing else: no allocation, no parsing.
 //!
 //! Not covered, each left to hyper's empty-bodied head:
@@ -26,8 +26,15 @@
 //! - `414 URI Too Long`: hyper's limit on a request target (65534 bytes) cannot be reached,
 //!   since such a request line already makes the head larger than [`MAX_HEAD_BYTES`] (431).
 //!
-//! It must not parse requests nor read, hold back or change any byte while the connection is
-//! not quiet.
+//! Why here: hyper hands an unparsable head to no service and builds its answer as a bare head
+//! (`on_error` in its HTTP/1 role), with no option for a body, nor has hyper-util's builder.
+//! Raising hyper's size limits and checking the head's size in the service would turn only the
+//! 431 into the runtime's own (at a cost on every request, and with larger heads buffered per
+//! connection before the check), would leave hyper's 431 at the raised limit, and would do
+//! nothing for the 400; this one mechanism answers both.
+//!
+//! It must not parse requests, and must not hold back or change a byte written while the
+//! connection is not quiet or speaks HTTP/2.
 
 use std::io;
 use std::net::SocketAddr;
@@ -62,8 +69,11 @@ const HYPER_ANSWERS: [(&[u8], ErrorKind); 2] = [
     ),
 ];
 
-/// The headers of hyper's automatic answer, up to its date's value.
+/// The headers of hyper's automatic answer, up to its date's value: with `connection: close`,
+/// or without it in HTTP/1.0 (after an HTTP/1.0 request on the connection), whose default is
+/// to close.
 const HYPER_HEADERS: &[u8] = b"connection: close\r\ncontent-length: 0\r\ndate: ";
+const HYPER_HEADERS_HTTP10: &[u8] = b"content-length: 0\r\ndate: ";
 
 /// An IMF-fixdate, as hyper writes it: `Mon, 07 Dec 2026 01:37:55 GMT`.
 const DATE_LEN: usize = 29;
@@ -163,22 +173,20 @@ impl<S: AsyncWrite + Unpin> Answered<S> {
 /// `None` for any other bytes.
 fn hyper_answer(buf: &[u8]) -> Option<(&[u8], http::StatusCode, ErrorKind, &[u8])> {
     let (version, rest) = buf.split_at_checked(9)?;
-    if version != b"HTTP/1.1 " && version != b"HTTP/1.0 " {
-        return None;
-    }
-    let tail = HYPER_HEADERS.len() + DATE_LEN + 4;
+    let header_sets: &[&[u8]] = match version {
+        b"HTTP/1.1 " => &[HYPER_HEADERS],
+        b"HTTP/1.0 " => &[HYPER_HEADERS, HYPER_HEADERS_HTTP10],
+        _ => return None,
+    };
     let (line, kind) = HYPER_ANSWERS
         .iter()
-        .find(|(line, _)| rest.len() == line.len() + tail && rest.starts_with(line))?;
-    let headers = &rest[line.len()..];
-    let (fixed, date) = headers.split_at(HYPER_HEADERS.len());
-    let (date, end) = date.split_at(DATE_LEN);
-    (fixed == HYPER_HEADERS && end == b"\r\n\r\n" && date.ends_with(b" GMT")).then_some((
-        version,
-        kind.status(),
-        *kind,
-        date,
-    ))
+        .find(|(line, _)| rest.starts_with(line))?;
+    let rest = &rest[line.len()..];
+    let fixed = header_sets
+        .iter()
+        .find(|h| rest.len() == h.len() + DATE_LEN + 4 && rest.starts_with(h))?;
+    let (date, end) = rest[fixed.len()..].split_at(DATE_LEN);
+    (end == b"\r\n\r\n" && date.ends_with(b" GMT")).then_some((version, kind.status(), *kind, date))
 }
 
 /// The runtime's JSON error of `kind` as an HTTP/1 response that closes the connection.

@@ -2,6 +2,8 @@ use super::*;
 
 /// The heads hyper 1.x writes for a parse error, as read off its socket.
 const HYPER_400: &[u8] = b"HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\ndate: Mon, 07 Dec 2026 01:37:55 GMT\r\n\r\n";
+const HYPER_400_HTTP10: &[u8] =
+    b"HTTP/1.0 400 Bad Request\r\ncontent-length: 0\r\ndate: Mon, 07 Dec 2026 02:30:50 GMT\r\n\r\n";
 const HYPER_431: &[u8] = b"HTTP/1.1 431 Request Header Fields Too Large\r\nconnection: close\r\ncontent-length: 0\r\ndate: Mon, 07 Dec 2026 01:37:55 GMT\r\n\r\n";
 
 /// The head and the JSON body of an answer.
@@ -27,11 +29,17 @@ fn hyper_heads_are_recognised_with_their_kind_version_and_date() {
     assert_eq!((status.as_u16(), kind), (431, ErrorKind::HeadersTooLarge));
     let http10 = [b"HTTP/1.0 ", &HYPER_400[9..]].concat();
     assert_eq!(hyper_answer(&http10).unwrap().0, b"HTTP/1.0 ");
+    // After an HTTP/1.0 request hyper leaves out `connection: close`, HTTP/1.0's default.
+    let (version, status, _, date) = hyper_answer(HYPER_400_HTTP10).unwrap();
+    assert_eq!((version, status.as_u16()), (&b"HTTP/1.0 "[..], 400));
+    assert_eq!(date, b"Mon, 07 Dec 2026 02:30:50 GMT");
 }
 
 #[test]
 fn any_other_bytes_are_not_hyper_heads() {
-    let others: [&[u8]; 8] = [
+    let others: [&[u8]; 9] = [
+        // Keep-alive is never hyper's answer to a request it could not parse.
+        b"HTTP/1.0 400 Bad Request\r\nconnection: keep-alive\r\ncontent-length: 0\r\ndate: Mon, 07 Dec 2026 02:30:50 GMT\r\n\r\n",
         b"",
         &HYPER_400[..HYPER_400.len() - 1],
         &[HYPER_400, b"x"].concat(),

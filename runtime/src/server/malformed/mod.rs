@@ -21,8 +21,9 @@
 //!   whole at once: hyper then parses it before that response is flushed and its head goes out
 //!   in the same write as the response's end, and this wrapper never looks inside a write that
 //!   may carry a Micro's bytes (a pipelined one behind responses that went out is covered);
-//! - HTTP/2 connections (the prior-knowledge preface was read): h2 answers a bad request with
-//!   a stream or connection error, not a head, and its frames are never looked at;
+//! - HTTP/2 connections (the prior-knowledge preface was read): h2 answers a header list over
+//!   the limit with its own empty 431 in HPACK-encoded frames and other bad requests with a
+//!   stream or connection error, and its frames are never looked at;
 //! - `414 URI Too Long`: hyper's limit on a request target (65534 bytes) cannot be reached,
 //!   since such a request line already makes the head larger than [`MAX_HEAD_BYTES`] (431).
 //!

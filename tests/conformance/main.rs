@@ -21,6 +21,7 @@ mod http_rules;
 mod import;
 mod lifecycle;
 mod limits;
+mod malformed;
 mod manifest;
 mod outbound;
 mod polyglot;

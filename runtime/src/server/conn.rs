@@ -11,7 +11,7 @@ use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -29,6 +29,9 @@ pub struct Activity {
     idle_since: AtomicU64,
     /// One more than when a write first found the socket full; 0 while writes go through.
     blocked_since: AtomicU64,
+    /// A request ended since the last completed flush, so the end of its response may still
+    /// be in hyper's write buffer (see [`Activity::quiet`]).
+    unflushed: AtomicBool,
 }
 
 /// What the watchdog should do with a connection.
@@ -49,6 +52,7 @@ impl Activity {
             in_flight: AtomicUsize::new(0),
             idle_since: AtomicU64::new(0),
             blocked_since: AtomicU64::new(0),
+            unflushed: AtomicBool::new(false),
         })
     }
 
@@ -83,6 +87,20 @@ impl Activity {
         }
     }
 
+    /// True when no response of the service can be going out: no request is in flight and
+    /// every response that ended has since been flushed whole to the socket. hyper encodes a
+    /// response completely into its buffer before it drops the body (which ends the request)
+    /// and writes its whole buffer before it flushes the socket, so a byte written while the
+    /// connection is quiet is hyper's own, never a Micro's.
+    pub fn quiet(&self) -> bool {
+        self.in_flight.load(Ordering::Relaxed) == 0 && !self.unflushed.load(Ordering::Relaxed)
+    }
+
+    /// A flush of the socket completed: every byte hyper had buffered was written.
+    pub fn flushed(&self) {
+        self.unflushed.store(false, Ordering::Relaxed);
+    }
+
     fn write_blocked(&self) {
         if self.blocked_since.load(Ordering::Relaxed) == 0 {
             self.blocked_since
@@ -104,6 +122,7 @@ pub struct InFlight(Arc<Activity>);
 impl Drop for InFlight {
     fn drop(&mut self) {
         let a = &self.0;
+        a.unflushed.store(true, Ordering::Relaxed);
         if a.in_flight.fetch_sub(1, Ordering::Relaxed) == 1 {
             a.idle_since.store(a.now_ms(), Ordering::Relaxed);
         }
@@ -146,7 +165,8 @@ impl<B: Body<Data = Bytes> + Unpin> Body for Tracked<B> {
 }
 
 /// A socket whose writes report to the connection's [`Activity`]: a write the kernel cannot
-/// take starts the stall clock, the next one it takes stops it.
+/// take starts the stall clock, the next one it takes stops it; a completed flush marks every
+/// ended response as written.
 pub struct Watched<S> {
     inner: S,
     activity: Arc<Activity>,
@@ -201,7 +221,11 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
+        let p = Pin::new(&mut self.inner).poll_flush(cx);
+        if let Poll::Ready(Ok(())) = p {
+            self.activity.flushed();
+        }
+        p
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -283,6 +307,23 @@ mod tests {
         let ended = a.idle_since.load(Ordering::Relaxed);
         assert_eq!(a.verdict_at(ended + 99, 100), Verdict::Busy);
         assert_eq!(a.verdict_at(ended + 100, 100), Verdict::Idle);
+    }
+
+    #[test]
+    fn a_connection_is_quiet_only_once_every_ended_response_was_flushed() {
+        let a = Activity::new();
+        assert!(a.quiet(), "a new connection has written nothing");
+        let req = a.begin();
+        assert!(!a.quiet(), "a request in flight");
+        a.flushed();
+        assert!(!a.quiet(), "a flush mid-response");
+        drop(req);
+        assert!(
+            !a.quiet(),
+            "the response's end may still be in hyper's buffer"
+        );
+        a.flushed();
+        assert!(a.quiet());
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //! runtime endpoints under `/__space/` (`endpoints`, [`dashboard`]).
 //!
 //! Every failure becomes a JSON error response and is logged with its Micro; the service
-//! never returns `Err` to hyper. It must not run guest code itself (`micro::invoke` does) nor
+//! never returns `Err` to hyper. A request hyper cannot parse never reaches the service:
+//! `malformed` turns hyper's own empty-bodied answer into the JSON one. It must not run guest code itself (`micro::invoke` does) nor
 //! start the scheduler or the sleeper (`serve` does).
 
 pub mod auth;
@@ -14,6 +15,7 @@ pub mod conn;
 pub mod dashboard;
 mod endpoints;
 pub mod headers;
+mod malformed;
 pub mod per_ip;
 mod pipeline;
 pub mod router;
@@ -211,7 +213,8 @@ pub async fn run(
                     }
                 })
             };
-            let io = TokioIo::new(conn::Watched::new(stream, activity.clone()));
+            let watched = conn::Watched::new(stream, activity.clone());
+            let io = TokioIo::new(malformed::Answered::new(watched, activity.clone(), peer));
             let served = builder.serve_connection_with_upgrades(io, service);
             tokio::pin!(served);
             let stop = async move {

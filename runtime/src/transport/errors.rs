@@ -1,8 +1,8 @@
 //! The one JSON error helper every error response comes from (SPEC §4 "Errors"): the kinds,
 //! their status codes, and the body `{"error": "<kind>", "micro": "<name>" | null,
 //! "message": "..."}`. It serves S5 (504), S6 and S9 (502, 413), S8 (503 with
-//! `Retry-After`), S18 (501), the auth failure (401) and a runtime endpoint asked from another
-//! machine without auth (403).
+//! `Retry-After`), S18 (501), the auth failure (401), a runtime endpoint asked from another
+//! machine without auth (403) and a malformed or oversized request head (400, 431).
 //!
 //! The body says what happened in a short message; what only the operator should read (a
 //! trap's wasm backtrace, host paths) goes in [`HttpError::detail`], which the caller logs and
@@ -38,6 +38,8 @@ pub enum ErrorKind {
     NotFound,
     /// Malformed request: 400.
     BadRequest,
+    /// The request head is over the runtime's size or header-count limit: 431.
+    HeadersTooLarge,
     /// Missing or wrong `X-Space-App-Key`: 401.
     Unauthorized,
     /// A runtime endpoint that answers only clients on this machine, asked from elsewhere: 403.
@@ -50,7 +52,7 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Every kind, in declaration order.
-    pub const ALL: [ErrorKind; 13] = [
+    pub const ALL: [ErrorKind; 14] = [
         ErrorKind::Timeout,
         ErrorKind::Trap,
         ErrorKind::MemoryLimit,
@@ -60,6 +62,7 @@ impl ErrorKind {
         ErrorKind::UpgradeRequired,
         ErrorKind::NotFound,
         ErrorKind::BadRequest,
+        ErrorKind::HeadersTooLarge,
         ErrorKind::Unauthorized,
         ErrorKind::Forbidden,
         ErrorKind::Internal,
@@ -78,6 +81,7 @@ impl ErrorKind {
             ErrorKind::UpgradeRequired => StatusCode::NOT_IMPLEMENTED,
             ErrorKind::NotFound => StatusCode::NOT_FOUND,
             ErrorKind::BadRequest => StatusCode::BAD_REQUEST,
+            ErrorKind::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ErrorKind::Unauthorized => StatusCode::UNAUTHORIZED,
             ErrorKind::Forbidden => StatusCode::FORBIDDEN,
             ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -96,6 +100,7 @@ impl ErrorKind {
             ErrorKind::UpgradeRequired => "upgrade_not_supported",
             ErrorKind::NotFound => "not_found",
             ErrorKind::BadRequest => "bad_request",
+            ErrorKind::HeadersTooLarge => "headers_too_large",
             ErrorKind::Unauthorized => "unauthorized",
             ErrorKind::Forbidden => "forbidden",
             ErrorKind::Internal => "internal",
@@ -207,6 +212,7 @@ mod tests {
             (ErrorKind::UpgradeRequired, 501, "upgrade_not_supported"),
             (ErrorKind::NotFound, 404, "not_found"),
             (ErrorKind::BadRequest, 400, "bad_request"),
+            (ErrorKind::HeadersTooLarge, 431, "headers_too_large"),
             (ErrorKind::Unauthorized, 401, "unauthorized"),
             (ErrorKind::Forbidden, 403, "forbidden"),
             (ErrorKind::Internal, 500, "internal"),

@@ -65,10 +65,17 @@ pub fn counter(_: &Req) -> Outcome {
     Ok(Reply::text(200, value.to_string()))
 }
 
-/// `GET /status?code=N`: answers with that status.
+/// `GET /status?code=N[&empty=1]`: answers with that status, and body `status N` or, with
+/// `empty=1`, no header and no body.
 pub fn status(req: &Req) -> Outcome {
     let code = req.number("code", None)?;
+    let empty = req.number("empty", Some(0))? == 1;
     match u16::try_from(code) {
+        Ok(code @ 100..=999) if empty => Ok(Reply::Stream {
+            status: code,
+            headers: Vec::new(),
+            body: Box::new(|_| Ok(())),
+        }),
         Ok(code @ 100..=999) => Ok(Reply::text(code, format!("status {code}"))),
         _ => Err(Reply::text(400, format!("invalid status code {code}\n"))),
     }

@@ -24,6 +24,7 @@ mod limits;
 mod manifest;
 mod outbound;
 mod polyglot;
+mod precompiled;
 mod sandbox;
 mod sqlite;
 mod sqlite_bundled;

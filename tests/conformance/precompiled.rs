@@ -49,7 +49,7 @@ async fn a_precompiled_component_serves_requests() {
         srv.get("/read?path=/app/hello.txt").await.text(),
         "hello from /app\n"
     );
-    // It is mapped where it lies: nothing is compiled into the cache for it.
+    // It is used as it is: nothing is compiled into the cache for it.
     let cache = app.path().join(".micro-wasm/cache");
     let cached: Vec<_> = std::fs::read_dir(&cache).unwrap().collect();
     assert!(cached.is_empty(), "{cached:?} in {}", cache.display());

@@ -3,7 +3,7 @@
 //! A cache file is named after the Micro and keyed by the engine's compatibility hash and the
 //! SHA-256 of the component's bytes; a hit is mmapped with `Component::deserialize_file`.
 //! A Micro whose `component` is already compiled (a `.cwasm`) bypasses the cache: it is
-//! handed to [`super::precompiled`] and mapped where it lies.
+//! handed to [`super::precompiled`].
 //! Serves the lifecycle and performance goals (S11 cold starts, fast restarts). It must not
 //! load anything from outside `<state>/cache` itself, and never trusts a file it did not write
 //! there (a file with a wrong key is ignored and rewritten). Cache files are owner-only.
@@ -34,7 +34,7 @@ pub struct Loaded {
     pub one_request_per_instance: bool,
 }
 
-/// Loads `component` for `micro`: maps it when it is itself precompiled, else loads it from
+/// Loads `component` for `micro`: as it is when it is itself precompiled, else from
 /// `<cache_dir>` when a matching artifact exists, else compiles it and writes the artifact
 /// (atomically) for the next start.
 pub fn load_component(
@@ -51,7 +51,7 @@ pub fn load_component(
     })?;
     let (component, outcome) = match precompiled::detect(&bytes) {
         Some(kind) => (
-            precompiled::load(engine, micro, component, kind)?,
+            precompiled::load(engine, micro, component, &bytes, kind)?,
             CacheOutcome::Precompiled,
         ),
         None => load(engine, micro, component, &bytes, cache_dir)?,

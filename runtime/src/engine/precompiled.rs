@@ -1,13 +1,13 @@
 //! A Micro's `component` that is already compiled: a `.cwasm` made by `wasmtime compile`
-//! (or `Engine::precompile_component`) of the same Wasmtime version, with the settings this
-//! engine runs with (SPEC §3, §8: it loads or the app does not start, exit 1).
+//! (or `Engine::precompile_component`) of the same Wasmtime major version, with the settings
+//! this engine runs with (SPEC §3, §8: it loads or the app does not start, exit 1).
 //!
 //! Detection is by content, never by file name: a Wasmtime artifact is an ELF file with
 //! Wasmtime's own OS ABI, anything else is compiled as a `.wasm`. Wasmtime checks the
 //! artifact's version, target, compiler flags, tunables and features against the engine
-//! before mapping it; this module turns a refusal into an error naming the Micro, the file,
-//! Wasmtime's reason and what to do. It must not load a file from the compile cache (that is
-//! [`super::cache`]) nor write one: a precompiled component is mapped where it lies.
+//! before using it; this module turns a refusal into an error naming the Micro, the file,
+//! Wasmtime's reason and the flags that fit. It must not touch the compile cache (that is
+//! [`super::cache`]): a precompiled component is loaded from the operator's file as it is.
 
 use std::path::Path;
 
@@ -32,8 +32,15 @@ pub fn detect(bytes: &[u8]) -> Option<Precompiled> {
     Engine::detect_precompiled(bytes)
 }
 
-/// Maps the precompiled component at `path` (whose bytes `detect` recognised as `kind`).
-pub fn load(engine: &Engine, micro: &str, path: &Path, kind: Precompiled) -> Result<Component> {
+/// Loads the precompiled component read from `path` (`bytes`, which `detect` recognised as
+/// `kind`).
+pub fn load(
+    engine: &Engine,
+    micro: &str,
+    path: &Path,
+    bytes: &[u8],
+    kind: Precompiled,
+) -> Result<Component> {
     if kind != Precompiled::Component {
         return Err(anyhow!(
             "micro `{micro}`: {} is a precompiled core module, not a component; give the \
@@ -41,15 +48,16 @@ pub fn load(engine: &Engine, micro: &str, path: &Path, kind: Precompiled) -> Res
             path.display()
         ));
     }
-    // SAFETY: `deserialize_file` maps the file and runs its native code without verifying
-    // it, so it must be a trusted artifact that nothing modifies while it is mapped. This
-    // file is the operator's own deployed code, named by the operator's app.toml beside the
-    // `.wasm` it would otherwise be, and trusted exactly as much: whoever can replace it could
-    // replace the `.wasm` or the app.toml. Wasmtime still checks its version, target and
-    // settings against this engine before using it, which turns a stale or foreign artifact
-    // into the error below rather than undefined behaviour. docs/spec.md (§3) and SECURITY.md
-    // say so to operators.
-    unsafe { Component::deserialize_file(engine, path) }.map_err(|e| {
+    // SAFETY: `deserialize` runs the artifact's native code without verifying it, so the
+    // artifact must be trusted. This one is the operator's own deployed code, named by the
+    // operator's app.toml in place of the `.wasm`, and trusted exactly as much as they are:
+    // whoever can replace it can replace the `.wasm` or the app.toml. Wasmtime still checks
+    // its version, target and settings against this engine first, which turns a stale or
+    // foreign artifact into the error below instead of undefined behaviour. The bytes are
+    // copied into memory the runtime owns (not mapped from the file, unlike the cache's
+    // files), so an operator recompiling the file in place while it runs cannot change code
+    // under a running instance. docs/spec.md (§3) and SECURITY.md tell operators this.
+    unsafe { Component::deserialize(engine, bytes) }.map_err(|e| {
         anyhow!(
             "micro `{micro}`: precompiled component {} cannot be loaded: {e:#}; it must come \
              from `wasmtime compile {COMPILE_FLAGS}` of Wasmtime {WASMTIME_MAJOR}.x on this \

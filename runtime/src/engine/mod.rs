@@ -89,7 +89,7 @@ impl Drop for AppEngine {
 /// The settings that decide what compiled code this runtime accepts, without the pooling
 /// allocator (which changes no compile setting): `Engine::precompile_component` on an engine
 /// made from it writes a `.cwasm` that a Micro's `component` may name (SPEC §3), the same
-/// artifact as `wasmtime compile` with [`precompiled::COMPILE_FLAGS`].
+/// artifact as `wasmtime compile` with `precompiled::COMPILE_FLAGS`.
 pub fn compile_config() -> Config {
     config(None)
 }

@@ -51,3 +51,8 @@ pub mod server;
 pub(crate) mod store;
 pub(crate) mod telemetry;
 pub(crate) mod transport;
+
+/// The Wasmtime settings a precompiled component (`.cwasm`) must be compiled with to load as a
+/// Micro's `component`: what `wasmtime compile` of the same Wasmtime version makes with the
+/// flags docs/spec.md (§3) gives.
+pub use engine::compile_config;

@@ -250,6 +250,7 @@ def export(app):
 
     class IncomingHandler(space_wsgi._exports.IncomingHandler):
         def handle(self, request, response_out):
+            space_wsgi.enter_app_dir()
             sink = space_wsgi._WasiSink(response_out)
             try:
                 method, target, headers, body = space_wsgi._read_request(request)

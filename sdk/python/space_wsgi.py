@@ -69,6 +69,30 @@ HOP_BY_HOP = frozenset(
 _WRITE_MAX = 4096  # wasi:io blocking-write-and-flush takes at most 4096 bytes
 
 
+# --- the working directory ---------------------------------------------------------------
+
+APP_DIR = "/app"
+_entered_app_dir = False
+
+
+def enter_app_dir() -> None:
+    """Makes `os.getcwd()` say /app, the working directory micro-wasm gives a Micro, once per
+    instance (the handlers of this module and space_asgi call it before the first request). wasi-libc starts every program
+    at "/" whatever the host's `wasi:cli/environment.initial-cwd` says, and componentize-py
+    does not give Python that import, so the SDK enters /app itself when it exists (as space.py does; each module stands alone) (relative
+    paths resolve there either way). It must not run at import: componentize-py imports the
+    app while it builds, where /app does not exist."""
+    global _entered_app_dir
+    if _entered_app_dir:
+        return
+    _entered_app_dir = True
+    try:
+        if os.getcwd() == "/" and os.path.isdir(APP_DIR):
+            os.chdir(APP_DIR)
+    except OSError:
+        pass  # stay where wasi-libc put us
+
+
 # --- environ ---------------------------------------------------------------------------
 
 
@@ -287,6 +311,7 @@ def export(app):
 
     class IncomingHandler(_exports.IncomingHandler):
         def handle(self, request, response_out):
+            enter_app_dir()
             sink = _WasiSink(response_out)
             try:
                 env = environ(*_read_request(request))

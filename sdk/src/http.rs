@@ -375,9 +375,11 @@ impl Handler for Router {
     }
 }
 
-/// Reads the request, runs the handler, sends its response. Used by [`export!`](crate::export).
+/// Enters the working directory (once per instance, see `cwd`), reads the request, runs the
+/// handler, sends its response. Used by [`export!`](crate::export).
 #[doc(hidden)]
 pub fn serve<H: Handler + ?Sized>(request: IncomingRequest, out: ResponseOutparam, handler: &H) {
+    crate::cwd::enter_initial_cwd();
     let response = match read_request(&request) {
         Ok(request) => handler.call(request),
         Err(message) => Response::json(

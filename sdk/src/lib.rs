@@ -53,6 +53,7 @@
 mod action;
 pub mod base;
 pub mod client;
+mod cwd;
 mod deta;
 pub mod drive;
 pub mod env;

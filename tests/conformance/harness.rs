@@ -24,7 +24,7 @@ pub fn repo() -> PathBuf {
 }
 
 /// Builds the test guests and the examples once per test run; returns the path of `name.wasm`
-/// (`probe` from tests/guests, the others from guest-examples).
+/// (`probe` and `sdk_probe` from tests/guests, the others from guest-examples).
 pub fn guest(name: &str) -> PathBuf {
     static BUILT: OnceLock<()> = OnceLock::new();
     BUILT.get_or_init(|| {
@@ -46,7 +46,7 @@ pub fn guest(name: &str) -> PathBuf {
             );
         }
     });
-    let ws = if name == "probe" {
+    let ws = if ["probe", "sdk_probe"].contains(&name) {
         "tests/guests"
     } else {
         "guest-examples"

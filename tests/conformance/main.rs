@@ -25,6 +25,7 @@ mod malformed;
 mod manifest;
 mod outbound;
 mod polyglot;
+mod precompiled;
 mod sandbox;
 mod sqlite;
 mod sqlite_bundled;

@@ -1,6 +1,6 @@
 //! S3, S4, S7, S10, S13, S16: each Micro's sandbox — env, keys, files.
 
-use crate::harness::{AppDir, guest, probe_app};
+use crate::harness::{AppDir, Server, build_app, guest, probe_app};
 
 /// Two Micros on the same probe component, with their own code dirs.
 fn two_micros(extra_env: &str) -> AppDir {
@@ -135,6 +135,69 @@ async fn s10_preset_variables_and_overrides() {
     let b = srv.get("/beta/env").await.json();
     assert_eq!(b["DETA_SPACE_APP_MICRO_TYPE"], "normal");
     assert_eq!(b["DETA_SPACE_APP_MICRO_NAME"], "beta");
+}
+
+/// SPEC §5: a guest's working directory is `/app`. The runtime passes it as
+/// `wasi:cli/environment.initial-cwd`, which wasi-libc (under Rust's std, CPython and
+/// StarlingMonkey alike) ignores: it starts every program at `/`. So a guest on raw WASI (the
+/// probe) reports `/`, yet its relative paths resolve in `/app` (the code dir is also mounted
+/// as `.`); the Rust SDK enters the initial directory itself, so its `current_dir()` says `/app`.
+#[tokio::test(flavor = "multi_thread")]
+async fn s5_the_working_directory_is_app() {
+    let sdk = guest("sdk_probe").display().to_string();
+    let app = probe_app(
+        "",
+        &format!(
+            "primary = true\n\n[[micro]]\nname = \"sdk\"\ncomponent = '{sdk}'\nsrc = \"code\"\n"
+        ),
+    );
+    let srv = app.serve(&[]);
+    let env = srv.get("/env").await.json();
+    assert_eq!(env["__initial_cwd"], "/app");
+    assert_eq!(
+        env["__cwd"], "/",
+        "wasi-libc now starts where initial-cwd says: update SPEC §5 and the SDKs"
+    );
+    assert_eq!(
+        srv.get("/read?path=hello.txt").await.text(),
+        "hello from /app\n"
+    );
+    // An absolute path outside /app and /tmp lands in the code dir too (the `.` mount).
+    assert_eq!(
+        srv.get("/ls?path=/").await.text(),
+        srv.get("/ls?path=/app").await.text()
+    );
+    for _ in 0..2 {
+        // The second request runs on the warm instance, already in /app.
+        assert_eq!(
+            srv.get("/sdk/cwd").await.json(),
+            serde_json::json!({"cwd": "/app", "relative": "hello from /app\n"})
+        );
+    }
+}
+
+/// SPEC §5 for Python: componentize-py's CPython starts at `/` too; the Python SDK's handlers
+/// (space.App and the ASGI adapter, which shares the WSGI adapter's) enter `/app`.
+#[tokio::test(flavor = "multi_thread")]
+async fn s5_python_sdk_guests_work_in_app() {
+    let (dir, _) = build_app(
+        "tests/guests/python-cwd",
+        "It needs componentize-py 0.25.1 (tests/tools.sh installs it).",
+    );
+    let state = tempfile::tempdir().unwrap();
+    let state_dir = state.path().display().to_string();
+    let srv = Server::start_in(
+        &dir,
+        &["run", "--listen", "127.0.0.1:0", "--state-dir", &state_dir],
+    );
+    for path in ["/", "/", "/asgi/"] {
+        let r = srv.get(path).await;
+        assert_eq!(
+            (r.status, r.text()),
+            (200, "/app|hello from /app\n".to_string()),
+            "{path}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

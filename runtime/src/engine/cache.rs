@@ -2,8 +2,10 @@
 //!
 //! A cache file is named after the Micro and keyed by the engine's compatibility hash and the
 //! SHA-256 of the component's bytes; a hit is mmapped with `Component::deserialize_file`.
+//! A Micro whose `component` is already compiled (a `.cwasm`) bypasses the cache: it is
+//! handed to [`super::precompiled`].
 //! Serves the lifecycle and performance goals (S11 cold starts, fast restarts). It must not
-//! load anything from outside `<state>/cache`, and never trusts a file it did not write
+//! load anything from outside `<state>/cache` itself, and never trusts a file it did not write
 //! there (a file with a wrong key is ignored and rewritten). Cache files are owner-only.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -14,11 +16,14 @@ use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
-/// Whether a component came from the cache or was compiled now.
+use super::precompiled;
+
+/// Whether a component came from the cache, was compiled now, or was given precompiled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CacheOutcome {
     Hit,
     Compiled,
+    Precompiled,
 }
 
 /// A component ready to link, and what its bytes said about running it.
@@ -29,15 +34,28 @@ pub struct Loaded {
     pub one_request_per_instance: bool,
 }
 
-/// Loads `component` for `micro`, from `<cache_dir>` when a matching precompiled artifact
-/// exists, else compiles it and writes the artifact (atomically) for the next start.
+/// Loads `component` for `micro`: as it is when it is itself precompiled, else from
+/// `<cache_dir>` when a matching artifact exists, else compiles it and writes the artifact
+/// (atomically) for the next start.
 pub fn load_component(
     engine: &Engine,
     micro: &str,
     component: &Path,
     cache_dir: &Path,
 ) -> Result<Loaded> {
-    let (component, outcome, bytes) = load(engine, micro, component, cache_dir)?;
+    let bytes = std::fs::read(component).with_context(|| {
+        format!(
+            "micro `{micro}`: cannot read component {}",
+            component.display()
+        )
+    })?;
+    let (component, outcome) = match precompiled::detect(&bytes) {
+        Some(kind) => (
+            precompiled::load(engine, micro, component, &bytes, kind)?,
+            CacheOutcome::Precompiled,
+        ),
+        None => load(engine, micro, component, &bytes, cache_dir)?,
+    };
     Ok(Loaded {
         component,
         outcome,
@@ -49,21 +67,16 @@ fn load(
     engine: &Engine,
     micro: &str,
     component: &Path,
+    bytes: &[u8],
     cache_dir: &Path,
-) -> Result<(Component, CacheOutcome, Vec<u8>)> {
-    let bytes = std::fs::read(component).with_context(|| {
-        format!(
-            "micro `{micro}`: cannot read component {}",
-            component.display()
-        )
-    })?;
-    let file = cache_dir.join(cache_file_name(engine, micro, &bytes));
+) -> Result<(Component, CacheOutcome)> {
+    let file = cache_dir.join(cache_file_name(engine, micro, bytes));
     if file.is_file() {
         // SAFETY: the file lives in our own state dir, was written by `serialize` below for
         // this exact engine configuration (its name carries the compatibility hash) and is
         // only replaced atomically by rename, never modified in place.
         match unsafe { Component::deserialize_file(engine, &file) } {
-            Ok(c) => return Ok((c, CacheOutcome::Hit, bytes)),
+            Ok(c) => return Ok((c, CacheOutcome::Hit)),
             Err(e) => tracing::warn!(
                 micro,
                 "ignoring unusable cache file {}: {e:#}",
@@ -71,7 +84,7 @@ fn load(
             ),
         }
     }
-    let compiled = Component::new(engine, &bytes).map_err(|e| {
+    let compiled = Component::new(engine, bytes).map_err(|e| {
         anyhow::anyhow!(
             "micro `{micro}`: {} is not a valid component: {e:#}",
             component.display()
@@ -84,7 +97,7 @@ fn load(
             file.display()
         );
     }
-    Ok((compiled, CacheOutcome::Compiled, bytes))
+    Ok((compiled, CacheOutcome::Compiled))
 }
 
 fn cache_file_name(engine: &Engine, micro: &str, bytes: &[u8]) -> String {

@@ -1,7 +1,8 @@
 //! The app's one Wasmtime [`Engine`]: its `Config`, the pooling allocator (with a logged
 //! fallback to on-demand allocation) and the single epoch ticker thread; the compile cache
-//! of precompiled components ([`cache`]), what a component's bytes say about running it
-//! ([`inspect`]) and the `compiling 1/3: …` line ([`progress`]).
+//! of precompiled components ([`cache`]), a Micro's own precompiled component
+//! ([`precompiled`]), what a component's bytes say about running it ([`inspect`]) and the
+//! `compiling 1/3: …` line ([`progress`]).
 //!
 //! Serves S5 (epoch interruption drives the timeout), S6/S8 (pool slots sized from the
 //! manifest's limits) and the performance goals (pooling, copy-on-write images).
@@ -9,6 +10,7 @@
 
 pub mod cache;
 pub mod inspect;
+pub mod precompiled;
 pub mod progress;
 
 use std::sync::Arc;
@@ -82,6 +84,14 @@ impl Drop for AppEngine {
             t.stop();
         }
     }
+}
+
+/// The settings that decide what compiled code this runtime accepts, without the pooling
+/// allocator (which changes no compile setting): `Engine::precompile_component` on an engine
+/// made from it writes a `.cwasm` that a Micro's `component` may name (SPEC §3), the same
+/// artifact as `wasmtime compile` with `precompiled::COMPILE_FLAGS`.
+pub fn compile_config() -> Config {
+    config(None)
 }
 
 /// Total pool slots: the sum of the Micros' concurrency, capped.

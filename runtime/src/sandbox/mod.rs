@@ -92,7 +92,7 @@ impl MicroSandbox {
         let mut b = WasiCtxBuilder::new();
         // The code dir is also preopened as "." so relative paths resolve in /app: wasi-libc
         // starts at "/" and ignores `initial-cwd`, so that alone would not make /app the
-        // working directory for most guests.
+        // working directory for most guests (the Rust and Python SDKs enter it; SPEC §5).
         for (host, guest, perms) in [
             (&*self.code_dir, "/app", FsPerms::ReadOnly),
             (&*self.code_dir, ".", FsPerms::ReadOnly),

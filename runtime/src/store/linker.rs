@@ -143,6 +143,7 @@ fn log_loaded<T>(micro: &str, started: Instant, result: &Result<(T, CacheOutcome
     let how = match result {
         Ok((_, CacheOutcome::Hit)) => "loaded from cache",
         Ok((_, CacheOutcome::Compiled)) => "compiled",
+        Ok((_, CacheOutcome::Precompiled)) => "loaded precompiled",
         Err(_) => return,
     };
     let ms = started.elapsed().as_millis() as u64;

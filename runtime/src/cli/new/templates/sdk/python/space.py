@@ -43,6 +43,30 @@ except ImportError:
 __all__ = ["App", "Event", "Request", "Response", "env", "json", "sqlite", "text"]
 
 
+# --- the working directory ---------------------------------------------------------------
+
+APP_DIR = "/app"
+_entered_app_dir = False
+
+
+def enter_app_dir() -> None:
+    """Makes `os.getcwd()` say /app, the working directory micro-wasm gives a Micro, once per
+    instance (the handler calls it before the first request). wasi-libc starts every program
+    at "/" whatever the host's `wasi:cli/environment.initial-cwd` says, and componentize-py
+    does not give Python that import, so the SDK enters /app itself when it exists (relative
+    paths resolve there either way). It must not run at import: componentize-py imports the
+    app while it builds, where /app does not exist."""
+    global _entered_app_dir
+    if _entered_app_dir:
+        return
+    _entered_app_dir = True
+    try:
+        if os.getcwd() == "/" and os.path.isdir(APP_DIR):
+            os.chdir(APP_DIR)
+    except OSError:
+        pass  # stay where wasi-libc put us
+
+
 # --- requests and responses -----------------------------------------------------------
 
 
@@ -209,6 +233,7 @@ class App:
 
         class IncomingHandler(exports.IncomingHandler):
             def handle(self, request, response_out):
+                enter_app_dir()
                 _send(app.handle(_read_request(request)), response_out)
 
         return IncomingHandler

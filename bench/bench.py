@@ -410,7 +410,7 @@ def main():
     wt_echo.name = "wasmtime serve"
     try:
         report["hello"] = load_scenario([mw, wt, nat, quiet], lambda s: "/", args.duration, args.rounds)
-        echo_paths = {mw.name: "/echo/", nat.name: "/"}
+        echo_paths = {mw.name: "/echo/", nat.name: "/echo"}
         wt_echo_servers = [mw, wt_echo, nat]
         report["echo64k"] = load_scenario(wt_echo_servers, lambda s: echo_paths.get(s.name, "/"),
                                           args.duration, args.rounds, script=str(body))

@@ -357,7 +357,7 @@ def data_bench_args(ap):
 
 
 def main():
-    global MICRO_WASM, WASMTIME
+    global MICRO_WASM, WASMTIME, NATIVE, GUESTS
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--duration", type=int, default=8)
@@ -368,9 +368,13 @@ def main():
     ap.add_argument("--bodies", action="store_true", help="only the body scenarios (bench/bodies.py)")
     ap.add_argument("--bin", type=Path, help="the micro-wasm binary (default: target/release/micro-wasm)")
     ap.add_argument("--wasmtime", type=Path, help=f"the wasmtime binary (default: {WASMTIME.relative_to(ROOT)})")
+    ap.add_argument("--native", type=Path, help=f"the native server (default: {NATIVE.relative_to(ROOT)})")
+    ap.add_argument("--guests", type=Path, help=f"the guests' directory (default: {GUESTS.relative_to(ROOT)})")
     args = ap.parse_args()
     MICRO_WASM = (args.bin or MICRO_WASM).resolve()
     WASMTIME = (args.wasmtime or WASMTIME).resolve()
+    NATIVE = (args.native or NATIVE).resolve()
+    GUESTS = (args.guests or GUESTS).resolve()
     if args.polyglot:
         return polyglot(args)
     if args.bodies:

@@ -46,7 +46,7 @@ def main(args, bench):
     scripts = {size: post_script(tmp, size) for size in (64 * KIB, MIB)}
     report = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {os.cpu_count()} cores",
               "rounds": args.rounds, "duration_s": args.duration,
-              "micro_wasm": os.path.relpath(bench.MICRO_WASM, bench.ROOT)}
+              "micro_wasm": binary_name(bench)}
 
     mw = bench.micro_wasm(write_app(tmp / "app", bench.GUESTS))
     wt_mirror = wt_echo = nat = None
@@ -76,6 +76,15 @@ def main(args, bench):
     out.mkdir(exist_ok=True)
     (out / "bodies.json").write_text(json.dumps(report, indent=2))
     print(markdown(report))
+
+
+def binary_name(bench):
+    """The micro-wasm binary relative to the repository, or only its name when outside it (no
+    machine paths in the results)."""
+    try:
+        return str(bench.MICRO_WASM.relative_to(bench.ROOT))
+    except ValueError:
+        return bench.MICRO_WASM.name
 
 
 def log_scenario(bench, name):

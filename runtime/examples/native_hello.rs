@@ -24,7 +24,7 @@ type Body = UnsyncBoxBody<Bytes, hyper::Error>;
 
 /// The most of a body the echo puts into its JSON, as the `echo` guest does.
 const KEEP: usize = 64 * 1024;
-/// The download's generated pattern, and its frame size (the guest's largest write).
+/// The download's frame size (the guest's largest write); its bytes are `a` to `z`, repeated.
 const PATTERN: usize = 1 << 20;
 
 #[tokio::main]
@@ -34,7 +34,7 @@ async fn main() -> std::io::Result<()> {
         .unwrap_or_else(|| "127.0.0.1:0".into());
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     eprintln!("listening on http://{}", listener.local_addr()?);
-    let pattern: Bytes = (0..PATTERN).map(|i| b'a' + (i % 26) as u8).collect();
+    let pattern: Bytes = (0..PATTERN + 26).map(|i| b'a' + (i % 26) as u8).collect();
     loop {
         let (stream, _) = listener.accept().await?;
         let _ = stream.set_nodelay(true);
@@ -93,7 +93,8 @@ fn full(bytes: impl Into<Bytes>) -> Body {
 fn download(bytes: usize, pattern: Bytes) -> Response<Body> {
     let frames = (0..bytes.div_ceil(PATTERN)).map(move |i| {
         let n = (bytes - i * PATTERN).min(PATTERN);
-        Ok::<_, hyper::Error>(Frame::data(pattern.slice(..n)))
+        let at = i * PATTERN % 26;
+        Ok::<_, hyper::Error>(Frame::data(pattern.slice(at..at + n)))
     });
     let body = StreamBody::new(futures::stream::iter(frames)).boxed_unsync();
     Response::builder()

@@ -252,28 +252,33 @@ QUIET = "micro-wasm, MICRO_WASM_LOG=warn"
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 
 
-def wrk(addr, path, duration, conns=32, script=None):
+def wrk(addr, path, duration, conns=32, script=None, timeout=None):
     cmd = ["wrk", "-t1", f"-c{conns}", f"-d{duration}s", "--latency"]
+    if timeout:
+        cmd += ["--timeout", f"{timeout}s"]
     if script:
         cmd += ["-s", script]
     out = subprocess.run(cmd + [f"http://{addr}{path}"], capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
     lat = {p: float(v) * UNITS[u] for p, v, u in re.findall(r"\s+(50|99)%\s+([\d.]+)(us|ms|s)\b", out)}
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {"rps": rps, "p50_ms": lat.get("50"), "p99_ms": lat.get("99"),
-            "non_2xx": int(errors.group(1)) if errors else 0}
+    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    return {"rps": rps, "requests": requests, "p50_ms": lat.get("50"), "p99_ms": lat.get("99"),
+            "non_2xx": int(errors.group(1)) if errors else 0,
+            "socket_errors": sum(map(int, socket_errors.groups())) if socket_errors else 0}
 
 
 def median_of(runs):
     return {k: statistics.median(r[k] for r in runs) for k in runs[0]}
 
 
-def load_scenario(servers, path_of, duration, rounds, script=None):
+def load_scenario(servers, path_of, duration, rounds, script=None, timeout=None):
     """Rounds interleaved across servers; the median of each figure per server."""
     results = {s.name: [] for s in servers}
     for r in range(rounds):
         for s in servers:
-            res = wrk(s.addr, path_of(s), duration, script=script)
+            res = wrk(s.addr, path_of(s), duration, script=script, timeout=timeout)
             log(f"  round {r + 1} {s.name}: {res['rps']:.0f} req/s p50 {res['p50_ms']:.3f} ms p99 {res['p99_ms']:.3f} ms")
             results[s.name].append(res)
     return {name: median_of(runs) for name, runs in results.items()}
@@ -352,7 +357,7 @@ def data_bench_args(ap):
 
 
 def main():
-    global MICRO_WASM, WASMTIME
+    global MICRO_WASM, WASMTIME, NATIVE, GUESTS
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--duration", type=int, default=8)
@@ -360,13 +365,23 @@ def main():
     ap.add_argument("--no-build", action="store_true")
     ap.add_argument("--polyglot", action="store_true", help="only the Python and JavaScript hello Micros")
     ap.add_argument("--flask", action="store_true", help="only the Flask example's hello route")
+    ap.add_argument("--bodies", action="store_true", help="only the body scenarios (bench/bodies.py)")
     ap.add_argument("--bin", type=Path, help="the micro-wasm binary (default: target/release/micro-wasm)")
     ap.add_argument("--wasmtime", type=Path, help=f"the wasmtime binary (default: {WASMTIME.relative_to(ROOT)})")
+    ap.add_argument("--native", type=Path, help=f"the native server (default: {NATIVE.relative_to(ROOT)})")
+    ap.add_argument("--guests", type=Path, help=f"the guests' directory (default: {GUESTS.relative_to(ROOT)})")
     args = ap.parse_args()
     MICRO_WASM = (args.bin or MICRO_WASM).resolve()
     WASMTIME = (args.wasmtime or WASMTIME).resolve()
+    NATIVE = (args.native or NATIVE).resolve()
+    GUESTS = (args.guests or GUESTS).resolve()
     if args.polyglot:
         return polyglot(args)
+    if args.bodies:
+        if args.quick:
+            args.rounds, args.duration = 1, 2
+        import bodies
+        return bodies.main(args, sys.modules[__name__])
     if args.flask:
         if args.quick:
             args.rounds, args.duration = 1, 2
@@ -399,7 +414,7 @@ def main():
     wt_echo.name = "wasmtime serve"
     try:
         report["hello"] = load_scenario([mw, wt, nat, quiet], lambda s: "/", args.duration, args.rounds)
-        echo_paths = {mw.name: "/echo/", nat.name: "/"}
+        echo_paths = {mw.name: "/echo/", nat.name: "/echo"}
         wt_echo_servers = [mw, wt_echo, nat]
         report["echo64k"] = load_scenario(wt_echo_servers, lambda s: echo_paths.get(s.name, "/"),
                                           args.duration, args.rounds, script=str(body))

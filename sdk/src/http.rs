@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 use wasi::http::types::{
     Fields, IncomingBody, IncomingRequest, OutgoingBody, OutgoingResponse, ResponseOutparam,
 };
-use wasi::io::streams::StreamError;
+use wasi::io::streams::{OutputStream, StreamError};
 
 use crate::Router;
 
@@ -404,16 +404,25 @@ fn read_request(request: &IncomingRequest) -> Result<Request, String> {
             (name.to_ascii_lowercase(), value)
         })
         .collect();
-    parsed.body = read_body(request)?;
+    // Room for the declared length up front (bounded: the header is the client's word), so
+    // the body is not copied again each time the vector grows.
+    let declared = parsed
+        .header("content-length")
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .unwrap_or(0);
+    parsed.body = read_body(request, declared.min(RESERVE_MAX))?;
     Ok(parsed)
 }
 
-fn read_body(request: &IncomingRequest) -> Result<Vec<u8>, String> {
+/// The whole body, read into a vector with room for `reserve` bytes; a first chunk at least
+/// that large becomes the vector itself.
+fn read_body(request: &IncomingRequest, reserve: usize) -> Result<Vec<u8>, String> {
     let body = request.consume().map_err(|()| "body already consumed")?;
     let stream = body.stream().map_err(|()| "body stream already taken")?;
-    let mut bytes = Vec::new();
+    let mut bytes = Vec::with_capacity(reserve);
     loop {
-        match stream.blocking_read(64 * 1024) {
+        match stream.blocking_read(READ_CHUNK) {
+            Ok(chunk) if bytes.is_empty() && chunk.len() >= bytes.capacity() => bytes = chunk,
             Ok(chunk) => bytes.extend_from_slice(&chunk),
             Err(StreamError::Closed) => break,
             Err(StreamError::LastOperationFailed(e)) => return Err(e.to_debug_string()),
@@ -424,8 +433,11 @@ fn read_body(request: &IncomingRequest) -> Result<Vec<u8>, String> {
     Ok(bytes)
 }
 
-/// `blocking-write-and-flush` accepts at most 4096 bytes per call.
-const WRITE_CHUNK: usize = 4096;
+/// The most bytes one read of the request body asks for (the host hands out at most what it
+/// has received).
+const READ_CHUNK: u64 = 1 << 20;
+/// The most room reserved for a body from its `content-length` before reading it.
+const RESERVE_MAX: usize = 8 << 20;
 
 fn send(out: ResponseOutparam, response: Response) {
     let Response {
@@ -449,13 +461,31 @@ fn send(out: ResponseOutparam, response: Response) {
     };
     ResponseOutparam::set(out, Ok(outgoing));
     let stream = outgoing_body.write().expect("stream taken once");
-    let written = body
-        .chunks(WRITE_CHUNK)
-        .try_for_each(|chunk| stream.blocking_write_and_flush(chunk));
+    let written = write_all(&stream, &body);
     drop(stream);
     if written.is_ok() {
         let _ = OutgoingBody::finish(outgoing_body, None);
     }
+}
+
+/// Writes `bytes` in as few calls as the stream allows: each `write` takes what `check-write`
+/// permits (micro-wasm and `wasmtime serve` allow 1 MiB at a time), waiting on the stream's
+/// pollable when it permits nothing. `blocking-write-and-flush` would take at most 4096 bytes
+/// a call, a host call and a body frame for every 4 KiB.
+fn write_all(stream: &OutputStream, mut bytes: &[u8]) -> Result<(), StreamError> {
+    while !bytes.is_empty() {
+        let allowed = match stream.check_write()? {
+            0 => {
+                stream.subscribe().block();
+                continue;
+            }
+            n => usize::try_from(n).unwrap_or(usize::MAX),
+        };
+        let (now, rest) = bytes.split_at(allowed.min(bytes.len()));
+        stream.write(now)?;
+        bytes = rest;
+    }
+    stream.flush()
 }
 
 fn outgoing(

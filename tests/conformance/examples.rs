@@ -1,6 +1,7 @@
 //! The example app (`guest-examples/app.toml`) on the real binary: the `notes` Micro keeps
 //! its notes in a Deta Base and their attachments in a Deta Drive (SPEC §11), so both are
-//! still there after the server restarts.
+//! still there after the server restarts. And the body examples (`mirror`, `echo`) carry
+//! multi-frame bodies intact.
 
 use bytes::Bytes;
 use http::Request;
@@ -123,4 +124,53 @@ async fn the_notes_example_keeps_notes_and_attachments_across_a_restart() {
     );
     let all: Value = srv.get("/notes/").await.json();
     assert_eq!(all["count"], 1, "{all}");
+}
+
+/// The body benchmark guest (`guest-examples/mirror`, raw `wasi:http`, streaming) sends a body
+/// back byte for byte with its length and type, and generates downloads; the SDK echo reads a
+/// body of several frames whole. Both write as `check-write` allows.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_mirror_and_echo_examples_carry_bodies_byte_for_byte() {
+    let toml = format!(
+        "[app]\nname = \"bodies\"\n\n[[micro]]\nname = \"mirror\"\ncomponent = '{}'\nsrc = \"code\"\nprimary = true\n\n\
+         [[micro]]\nname = \"echo\"\ncomponent = '{}'\nsrc = \"code\"\n",
+        guest("mirror").display(),
+        guest("echo").display()
+    );
+    let app = crate::harness::AppDir::new(&toml);
+    app.write("code/.keep", "");
+    let srv = app.serve(&[]);
+
+    // 3 MiB of non-UTF-8 bytes: many frames each way, under the 5.5 MB payload limit.
+    let sent: Vec<u8> = (0..3 << 20).map(|i: u32| (i * 7 % 251) as u8).collect();
+    let r = srv
+        .send(
+            Request::post("/")
+                .header("content-type", "application/x-test")
+                .body(Full::new(Bytes::from(sent.clone())))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.headers["content-type"], "application/x-test");
+    assert_eq!(r.headers["content-length"], sent.len().to_string().as_str());
+    assert!(r.body == sent, "{} bytes back, not the same", r.body.len());
+
+    let r = srv.get("/download?bytes=300001").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.body.len(), 300_001);
+    assert!(
+        r.body
+            .iter()
+            .enumerate()
+            .all(|(i, &b)| b == b'a' + (i % 26) as u8)
+    );
+
+    let body = "é".repeat(100_000); // 200 000 bytes of UTF-8
+    let r = send(&srv, "POST", "/echo/x?y=1", body.clone()).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let echoed = r.json();
+    assert_eq!(echoed["path"], "/x?y=1");
+    assert_eq!(echoed["body_len"], body.len());
+    assert_eq!(echoed["body"], body[..64 * 1024]);
 }

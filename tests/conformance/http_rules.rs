@@ -440,3 +440,31 @@ async fn trap_error_bodies_carry_no_backtrace_or_host_paths() {
         srv.stderr()
     );
 }
+
+/// A body stream takes writes of at most 64 KiB (docs/spec.md, HTTP: what `check-write`
+/// permits); the writes all arrive. (Whether the third answer is 0 depends on whether the
+/// guest was paused in between, at an epoch tick, and the host sent a write meanwhile.)
+#[tokio::test(flavor = "multi_thread")]
+async fn body_streams_take_writes_of_at_most_64_kib() {
+    let app = routed_app();
+    let srv = app.serve(&[]);
+    let r = srv.get("/check-write").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let at = r
+        .body
+        .iter()
+        .position(|&b| b != b'x')
+        .unwrap_or(r.body.len());
+    let (written, report) = r.body.split_at(at);
+    let report = String::from_utf8_lossy(report);
+    let permits: Vec<usize> = report
+        .strip_prefix("permits ")
+        .unwrap_or_else(|| panic!("no report after {at} bytes: {report:?}"))
+        .split(' ')
+        .map(|n| n.parse().unwrap())
+        .collect();
+    assert_eq!(permits.len(), 3, "{report}");
+    assert_eq!(permits[0], 64 * 1024, "{report}");
+    assert!(permits.iter().all(|&p| p <= 64 * 1024), "{report}");
+    assert_eq!(written.len(), permits.iter().sum::<usize>(), "{report}");
+}

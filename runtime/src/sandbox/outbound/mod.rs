@@ -20,6 +20,9 @@
 //!
 //! The name is resolved once for the check and again by the client, so a name whose answer
 //! changes between the two (DNS rebinding) is a known gap; an allow-list closes it.
+//!
+//! The same wasi-http hooks size every outgoing body stream's writes ([`BODY_WRITE_MAX`]),
+//! responses included.
 
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
@@ -277,11 +280,24 @@ pub struct OutboundHooks {
     pub fds: FdAccount,
 }
 
+/// The most one `write` to an outgoing body stream (a Micro's response, or its outgoing
+/// request) takes: what `check-write` permits. Each write becomes a host vector and one body
+/// frame, which hyper copies into its write buffer; wasi-http queues one frame beside the one
+/// being sent before `check-write` answers 0. At 64 KiB what is in flight stays in the CPU's
+/// caches and the vectors come from the allocator's warm heap; wasi-http's default, 1 MiB,
+/// made fresh pages (page faults, `munmap`) for every write. A 4 MiB download took 2738 us of
+/// server CPU in 1 MiB writes and 1775 us in 64 KiB ones (16 queued instead of 1: 2368 us).
+pub const BODY_WRITE_MAX: usize = 64 * 1024;
+
 impl WasiHttpHooks for OutboundHooks {
     /// The same answer as the default, which builds an `Arc` closure on every call: this is
     /// asked once per header of every request and response.
     fn is_forbidden_header(&mut self, name: &http::HeaderName) -> bool {
         wasmtime_wasi_http::DEFAULT_FORBIDDEN_HEADERS.contains(name)
+    }
+
+    fn p2_outgoing_body_chunk_size(&mut self) -> usize {
+        BODY_WRITE_MAX
     }
 
     fn send_request(

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde_json::{Map, Value, json};
 
-use crate::reply::{Outcome, Reply, Req};
+use crate::reply::{self, Outcome, Reply, Req, TEXT, header};
 
 /// Bodies are echoed up to this many bytes (`body_len` still counts them all).
 const ECHO_KEEP: usize = 64 * 1024;
@@ -57,6 +57,28 @@ pub fn echo_json(req: &Req) -> Result<Value, Reply> {
 pub fn consume(req: &Req) -> Outcome {
     let (len, _) = req.read_body(0)?;
     Ok(Reply::text(200, len.to_string()))
+}
+
+/// `GET /check-write`: asks the response stream's `check-write` three times in a row, writing
+/// as many bytes (`x`) as each non-zero answer permits, with no wait in between; the body is
+/// those bytes, then `permits A B C`.
+pub fn check_write(_: &Req) -> Outcome {
+    let body = Box::new(|stream: &wasi::io::streams::OutputStream| {
+        let mut permits = Vec::new();
+        for _ in 0..3 {
+            let n = stream.check_write()?;
+            permits.push(n.to_string());
+            if n > 0 {
+                stream.write(&vec![b'x'; n as usize])?;
+            }
+        }
+        reply::write_all(stream, format!("permits {}", permits.join(" ")).as_bytes())
+    });
+    Ok(Reply::Stream {
+        status: 200,
+        headers: vec![header("content-type", TEXT)],
+        body,
+    })
 }
 
 /// `GET /counter`: increments a global and returns its new value.

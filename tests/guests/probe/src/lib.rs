@@ -37,6 +37,7 @@ fn route(path: &str) -> Option<Handler> {
         "/env" => basic::env,
         "/echo" => basic::echo,
         "/consume" => basic::consume,
+        "/check-write" => basic::check_write,
         // Outbound traffic (S14).
         "/fetch" => outbound::fetch,
         "/connect" => outbound::connect,

@@ -77,11 +77,12 @@ _entered_app_dir = False
 
 def enter_app_dir() -> None:
     """Makes `os.getcwd()` say /app, the working directory micro-wasm gives a Micro, once per
-    instance (the handlers of this module and space_asgi call it before the first request). wasi-libc starts every program
-    at "/" whatever the host's `wasi:cli/environment.initial-cwd` says, and componentize-py
-    does not give Python that import, so the SDK enters /app itself when it exists (as space.py does; each module stands alone) (relative
-    paths resolve there either way). It must not run at import: componentize-py imports the
-    app while it builds, where /app does not exist."""
+    instance (the handlers of this module and space_asgi call it before the first request).
+    wasi-libc starts every program at "/" whatever the host's
+    `wasi:cli/environment.initial-cwd` says, and componentize-py does not give Python that
+    import, so the SDK enters /app itself when it exists (relative paths resolve there either
+    way). The same as space.py's: each module stands alone. It must not run at import:
+    componentize-py imports the app while it builds, where /app does not exist."""
     global _entered_app_dir
     if _entered_app_dir:
         return

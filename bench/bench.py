@@ -90,6 +90,9 @@ class Server:
                 return int(line.split()[1])
         return 0
 
+    def request(self, method, path, body=None, headers=None):
+        return request(self.addr, method, path, body, headers)
+
     def stop(self):
         self.proc.terminate()
         try:
@@ -98,16 +101,20 @@ class Server:
             self.proc.kill()
 
 
-def get(addr, path, timeout=5.0):
+def request(addr, method, path, body=None, headers=None, timeout=30.0):
+    """One request on a connection of its own: (status, body)."""
     host, port = addr.split(":")
     c = http.client.HTTPConnection(host, int(port), timeout=timeout)
     try:
-        c.request("GET", path)
+        c.request(method, path, body=body, headers=headers or {})
         r = c.getresponse()
-        r.read()
-        return r.status
+        return r.status, r.read()
     finally:
         c.close()
+
+
+def get(addr, path, timeout=5.0):
+    return request(addr, "GET", path, timeout=timeout)[0]
 
 
 def wait_ok(addr, path, timeout):
@@ -223,13 +230,7 @@ def flask(args):
 
 
 def fetch(addr, path):
-    host, port = addr.split(":")
-    c = http.client.HTTPConnection(host, int(port), timeout=30)
-    try:
-        c.request("GET", path)
-        return c.getresponse().read()
-    finally:
-        c.close()
+    return request(addr, "GET", path)[1]
 
 
 def micro_wasm(app_toml, name="micro-wasm", env=None, ready="/"):

@@ -15,7 +15,6 @@ GB/s counts body bytes (1 GB = 10^9 bytes) in one direction. The figures go to
 bench/results/bodies.json. Not run on its own: bench.py parses the options and calls main.
 """
 
-import http.client
 import json
 import os
 import platform
@@ -143,29 +142,21 @@ def write_app(dir_, guests):
     return d / "app.toml"
 
 
-def request(addr, method, path, body=None):
-    host, port = addr.split(":")
-    c = http.client.HTTPConnection(host, int(port), timeout=30)
-    try:
-        c.request(method, path, body=body, headers={"Content-Type": "application/octet-stream"})
-        r = c.getresponse()
-        return r.status, r.read()
-    finally:
-        c.close()
+OCTETS = {"Content-Type": "application/octet-stream"}
 
 
 def check(mirrors, echoes):
     """Every server does the work it is measured on, or the comparison means nothing."""
     sent = bytes(range(256)) * (3 * KIB)
     for s, path in mirrors.items():
-        status, got = request(s.addr, "POST", path, sent)
+        status, got = s.request("POST", path, sent, OCTETS)
         if status != 200 or got != sent:
             sys.exit(f"{s.name} did not mirror a {len(sent)}-byte body: {status}, {len(got)} bytes back")
-        status, got = request(s.addr, "GET", "/download")
+        status, got = s.request("GET", "/download")
         if status != 200 or got != PATTERN * (DOWNLOAD // 26) + PATTERN[:DOWNLOAD % 26]:
             sys.exit(f"{s.name} answered GET /download with {status}, {len(got)} bytes")
     for s, path in echoes.items():
-        status, got = request(s.addr, "POST", path, b"x" * (64 * KIB))
+        status, got = s.request("POST", path, b"x" * (64 * KIB), OCTETS)
         echoed = json.loads(got) if status == 200 else {}
         if echoed.get("body_len") != 64 * KIB or echoed.get("body") != "x" * (64 * KIB):
             sys.exit(f"{s.name} did not echo a 64 KiB body as JSON: {status}")

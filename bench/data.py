@@ -39,17 +39,16 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench import GUESTS, ROOT, data_bench_args, free_port, load_scenario, log, run, wait_ok  # noqa: E402
+from bench import GUESTS, ROOT, Server, data_bench_args, free_port, load_scenario, log, run  # noqa: E402
 
 PREFIX_ITEMS = 100  # items per key prefix in the query scenario
 PUT_BATCH = 25  # items per put: the Base API's limit
 
 
-class App:
+class App(Server):
     """`micro-wasm run` of hello (at /) and notes (at /notes/), state in `state`."""
 
     def __init__(self, binary, tmp, name, env=None):
-        self.name = name
         (tmp / "code").mkdir(parents=True, exist_ok=True)
         toml = tmp / "app.toml"
         toml.write_text(
@@ -57,31 +56,11 @@ class App:
             f'[[micro]]\nname = "hello"\nprimary = true\nsrc = "code"\ncomponent = \'{GUESTS / "hello.wasm"}\'\n\n'
             f'[[micro]]\nname = "notes"\npath = "/notes"\nsrc = "code"\ncomponent = \'{GUESTS / "notes.wasm"}\'\n')
         port = free_port()
-        self.addr = f"127.0.0.1:{port}"
-        self.proc = subprocess.Popen(
-            [binary, "run", toml, "--listen", self.addr, "--state-dir", tmp / "state"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, **(env or {})})
-        wait_ok(self.addr, "/", timeout=300)
+        super().__init__(name, [binary, "run", toml, "--listen", f"127.0.0.1:{port}", "--state-dir", tmp / "state"],
+                         port, env=env or {})
         keys = json.loads((tmp / "state" / "keys.json").read_text())
         self.project = keys["app_id"]
         self.key = f"{keys['app_id']}_{keys['micros']['hello']}"
-
-    def request(self, method, path, body=None, headers=None):
-        host, port = self.addr.split(":")
-        c = http.client.HTTPConnection(host, int(port), timeout=30)
-        try:
-            c.request(method, path, body=body, headers=headers or {})
-            r = c.getresponse()
-            return r.status, r.read()
-        finally:
-            c.close()
-
-    def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
 
 
 def seed(app, items):

@@ -26,7 +26,6 @@ bench/results/nodes.json. Loopback only; every load is bounded in time.
 """
 
 import argparse
-import http.client
 import json
 import os
 import platform
@@ -38,41 +37,18 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench import GUESTS, ROOT, data_bench_args, free_port, log, median_of, run, wait_ok, wrk  # noqa: E402
+from bench import GUESTS, ROOT, Server, data_bench_args, free_port, log, median_of, wrk  # noqa: E402
 
 CONNS = 32  # wrk connections per set-up, split between its nodes
 
 
-class Node:
+class Node(Server):
     """`micro-wasm run` of hello (at /) and notes (at /notes/) with `store_args`."""
 
     def __init__(self, binary, app_dir, state, store_args):
-        self.addr = f"127.0.0.1:{free_port()}"
-        self.proc = subprocess.Popen(
-            [binary, "run", app_dir / "app.toml", "--listen", self.addr, "--state-dir", state, *store_args],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "MICRO_WASM_LOG": "warn"})
-        try:
-            wait_ok(self.addr, "/", timeout=300)
-        except RuntimeError:
-            self.stop()
-            raise
-
-    def request(self, method, path, body=None):
-        host, port = self.addr.split(":")
-        c = http.client.HTTPConnection(host, int(port), timeout=30)
-        try:
-            c.request(method, path, body=body, headers={"Content-Type": "application/json"})
-            r = c.getresponse()
-            return r.status, r.read()
-        finally:
-            c.close()
-
-    def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+        port = free_port()
+        super().__init__("node", [binary, "run", app_dir / "app.toml", "--listen", f"127.0.0.1:{port}",
+                                  "--state-dir", state, *store_args], port, env={"MICRO_WASM_LOG": "warn"})
 
 
 def write_app(app_dir):
@@ -135,7 +111,8 @@ def main():
                   "PostgreSQL, 2 nodes": [pg_a, pg_b]}
         # The note every get reads: made through the first node of each set-up, read by all.
         for setup in setups.values():
-            status, body = setup[0].request("POST", "/notes/", json.dumps({"key": "bench-note", "text": "buy milk"}))
+            status, body = setup[0].request("POST", "/notes/", json.dumps({"key": "bench-note", "text": "buy milk"}),
+                                            {"Content-Type": "application/json"})
             assert status in (201, 409), (status, body)
             for node in setup:
                 assert node.request("GET", "/notes/bench-note")[0] == 200

@@ -51,7 +51,9 @@ async fn new_app_validates_builds_serves_and_runs_its_action() {
     assert!(toml.contains("id = \"tick\""), "{toml}");
     let cargo = std::fs::read_to_string(app.join("main/Cargo.toml")).unwrap();
     assert!(
-        cargo.contains("[workspace]") && cargo.contains("cdylib"),
+        cargo.contains("[workspace]")
+            && cargo.contains("cdylib")
+            && cargo.contains("opt-level = 3"),
         "{cargo}"
     );
     let gitignore = std::fs::read_to_string(app.join(".gitignore")).unwrap();

@@ -6,6 +6,10 @@
 //! `wasi:http/incoming-handler` export. Around that:
 //!
 //! - [`Router`]: routes by method and path pattern (`/quotes/:id`), 404 JSON otherwise;
+//! - streamed bodies, for uploads and downloads larger than a Micro's memory: a
+//!   [`Streaming`] handler or a [`Router::post_stream`] route reads the request body as it
+//!   arrives from a [`BodyReader`] (`std::io::Read`), and [`Response::file`],
+//!   [`Response::stream`] and [`Response::stream_with`] send a body made while it is sent;
 //! - [`ActionEvent`] and [`Router::action`]: the runtime's scheduled actions
 //!   (`POST /__space/v0/actions`);
 //! - [`mod@env`]: the variables micro-wasm gives every Micro (`env::micro_name()`, ...);
@@ -40,7 +44,29 @@
 //! ```
 //!
 //! A handler may also return `Result<Response, E>` for any `E` that converts into a
-//! response ([`IntoResponse`]), such as [`sqlite::Error`], so `?` works in handlers.
+//! response ([`IntoResponse`]), such as [`sqlite::Error`] or [`std::io::Error`], so `?` works
+//! in handlers.
+//!
+//! # Streamed bodies
+//!
+//! A 5 MB upload held in `Request::body` needs 5 MB of the Micro's memory at once. A
+//! streaming route gets the body unread instead, and a streamed response reads its source
+//! while it is sent, so either needs memory for one piece at a time:
+//!
+//! ```no_run
+//! use micro_space::{BodyReader, Request, Response, Router, json};
+//!
+//! fn upload(_: Request, mut body: BodyReader) -> std::io::Result<Response> {
+//!     let size = body.copy_to(&mut std::fs::File::create("/tmp/upload.bin")?)?;
+//!     Ok(Response::json(200, &json!({ "size": size })))
+//! }
+//!
+//! micro_space::export!(
+//!     Router::new()
+//!         .post_stream("/upload", upload)
+//!         .get("/download", |_| Response::file(200, "application/octet-stream", "/tmp/upload.bin"))
+//! );
+//! ```
 //!
 //! # Components stay plain `wasi:http/proxy`
 //!
@@ -52,18 +78,22 @@
 
 mod action;
 pub mod base;
+mod body;
 pub mod client;
 mod cwd;
 mod deta;
 pub mod drive;
 pub mod env;
 mod http;
+mod response;
 mod router;
 pub mod sqlite;
 
 pub use action::{ACTIONS_PATH, ActionEvent};
+pub use body::BodyReader;
 pub use client::fetch;
-pub use http::{Handler, IntoResponse, Method, Request, Response};
+pub use http::{Handler, Method, Request, Streaming};
+pub use response::{IntoResponse, Response};
 pub use router::Router;
 /// JSON values and the `json!` macro, re-exported for handlers.
 pub use serde_json::{self, json};
@@ -94,8 +124,10 @@ pub use wasi;
 /// micro_space::export!(Router::new().get("/", |_| Response::text(200, "home")));
 /// ```
 ///
-/// The request body is read fully before the handler runs; the response is sent with a
-/// `content-length` header. A panic in the handler traps the component (micro-wasm then
+/// The request body is read fully before the handler runs, unless the handler (or the
+/// router's route) is a streaming one ([`Streaming`], [`Router::post_stream`]); a response
+/// is sent with a `content-length` header, unless its body is streamed
+/// ([`Response::stream`]). A panic in the handler traps the component (micro-wasm then
 /// answers 502).
 #[macro_export]
 macro_rules! export {

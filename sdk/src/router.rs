@@ -1,7 +1,11 @@
-//! A small router: method + path pattern → handler.
+//! A small router: method + path pattern → handler, chosen on the request's head so a
+//! streaming route can get the body unread.
 
-use crate::http::decode;
-use crate::{ACTIONS_PATH, ActionEvent, Handler, IntoResponse, Method, Request, Response};
+use crate::http::{decode, read_body};
+use crate::{
+    ACTIONS_PATH, ActionEvent, BodyReader, Handler, IntoResponse, Method, Request, Response,
+    Streaming,
+};
 
 /// Routes requests by method and path pattern.
 ///
@@ -11,6 +15,11 @@ use crate::{ACTIONS_PATH, ActionEvent, Handler, IntoResponse, Method, Request, R
 /// Routes are tried in the order they were added; `HEAD` requests match `GET` routes. When
 /// nothing matches, the fallback answers: 404 `{"error": "not found"}` unless set with
 /// [`fallback`](Router::fallback).
+///
+/// A route's handler gets the whole body in [`Request::body`]; one added with
+/// [`post_stream`](Router::post_stream), [`put_stream`](Router::put_stream) or
+/// [`route_stream`](Router::route_stream) gets it unread, as a [`BodyReader`]. The route is
+/// chosen before the body is read either way.
 ///
 /// ```no_run
 /// use micro_space::{Request, Response, Router, json};
@@ -74,15 +83,33 @@ impl Router {
     /// # Panics
     ///
     /// If a `*rest` segment is not the last one.
-    pub fn route<F, R>(mut self, method: Method, pattern: &str, handler: F) -> Self
+    pub fn route<F, R>(self, method: Method, pattern: &str, handler: F) -> Self
     where
         F: Fn(Request) -> R + 'static,
         R: IntoResponse,
     {
+        self.push(method, pattern, Box::new(handler))
+    }
+
+    /// Adds a route for `method` and `pattern` whose handler takes the body unread: `Fn(Request,
+    /// BodyReader) -> impl IntoResponse`, as [`Streaming`] describes.
+    ///
+    /// # Panics
+    ///
+    /// If a `*rest` segment is not the last one.
+    pub fn route_stream<F, R>(self, method: Method, pattern: &str, handler: F) -> Self
+    where
+        F: Fn(Request, BodyReader) -> R + 'static,
+        R: IntoResponse,
+    {
+        self.push(method, pattern, Box::new(Streaming(handler)))
+    }
+
+    fn push(mut self, method: Method, pattern: &str, handler: Box<dyn Handler>) -> Self {
         self.routes.push(Route {
             method,
             pattern: parse_pattern(pattern),
-            handler: Box::new(handler),
+            handler,
         });
         self
     }
@@ -103,6 +130,47 @@ impl Router {
         R: IntoResponse,
     {
         self.route(Method::Post, pattern, handler)
+    }
+
+    /// Adds a `POST` route that reads the body as it arrives, from a [`BodyReader`]: an
+    /// upload of any size needs memory for one piece of it at a time (up to 1 MiB).
+    ///
+    /// ```no_run
+    /// use std::io::Write;
+    /// use micro_space::{BodyReader, Request, Response, Router, json};
+    ///
+    /// fn upload(request: Request, mut body: BodyReader) -> std::io::Result<Response> {
+    ///     let name = request.param("name").unwrap_or("upload");
+    ///     let mut file = std::fs::File::create(format!("/tmp/{name}"))?;
+    ///     let size = body.copy_to(&mut file)?;
+    ///     file.flush()?;
+    ///     Ok(Response::json(201, &json!({ "size": size })))
+    /// }
+    ///
+    /// micro_space::export!(Router::new().post_stream("/files/:name", upload).get(
+    ///     "/files/:name",
+    ///     |request: Request| {
+    ///         let path = format!("/tmp/{}", request.param("name").unwrap_or(""));
+    ///         Response::file(200, "application/octet-stream", path)
+    ///     },
+    /// ));
+    /// ```
+    pub fn post_stream<F, R>(self, pattern: &str, handler: F) -> Self
+    where
+        F: Fn(Request, BodyReader) -> R + 'static,
+        R: IntoResponse,
+    {
+        self.route_stream(Method::Post, pattern, handler)
+    }
+
+    /// Adds a `PUT` route that reads the body as it arrives (see
+    /// [`post_stream`](Router::post_stream)).
+    pub fn put_stream<F, R>(self, pattern: &str, handler: F) -> Self
+    where
+        F: Fn(Request, BodyReader) -> R + 'static,
+        R: IntoResponse,
+    {
+        self.route_stream(Method::Put, pattern, handler)
     }
 
     /// Adds a `PUT` route.
@@ -166,11 +234,23 @@ impl Router {
     }
 
     /// Answers a request: the action hook, else the first matching route, else the fallback.
+    /// A streaming route gets `request.body` through its [`BodyReader`].
     pub fn handle(&self, mut request: Request) -> Response {
+        let body = BodyReader::from(std::mem::take(&mut request.body));
+        self.handle_with_body(request, body)
+    }
+
+    /// Answers a request whose body is not read yet (`request.body` is empty): a streaming
+    /// route gets `body` as it is; the action hook, the other routes and the fallback get it
+    /// read into `request.body` first. What [`export!`](crate::export) calls.
+    pub fn handle_with_body(&self, mut request: Request, body: BodyReader) -> Response {
         if let Some(action) = &self.action
             && request.method == Method::Post
             && request.path == ACTIONS_PATH
         {
+            if let Err(response) = read_body(&mut request, body) {
+                return response;
+            }
             return match ActionEvent::from_json(&request.body) {
                 Ok(event) => action(event),
                 Err(e) => Response::json(
@@ -193,10 +273,10 @@ impl Router {
             }
             if let Some(params) = match_pattern(&route.pattern, &segments) {
                 request.params = params;
-                return route.handler.call(request);
+                return route.handler.call_with_body(request, body);
             }
         }
-        self.fallback.call(request)
+        self.fallback.call_with_body(request, body)
     }
 }
 
@@ -262,6 +342,17 @@ mod tests {
             .get("/quotes/:id", echo)
             .post("/quotes", echo)
             .get("/files/*path", echo)
+            .post_stream("/upload/:name", |req: Request, mut body: BodyReader| {
+                let mut bytes = Vec::new();
+                body.copy_to(&mut bytes).unwrap();
+                let line = format!(
+                    "{} {} {}",
+                    req.param("name").unwrap(),
+                    req.body.len(),
+                    bytes.len()
+                );
+                Response::text(200, line)
+            })
             .action(|event| Response::text(200, format!("{} {}", event.id, event.trigger)))
     }
 
@@ -309,6 +400,32 @@ mod tests {
         // Without an action hook, the path is like any other.
         let response = Router::new().handle(Request::new(Method::Post, ACTIONS_PATH));
         assert_eq!(response.status, 404);
+    }
+
+    #[test]
+    fn streaming_routes_read_the_body() {
+        let r = router();
+        // Buffered (as in a test): the route reads that body, not `request.body`.
+        let mut request = Request::new(Method::Post, "/upload/a");
+        request.body = vec![1; 3000];
+        assert_eq!(r.handle(request).body, b"a 0 3000");
+        // Unread: the reader reaches the route as it is.
+        let body = BodyReader::from(vec![2; 5]);
+        let response = r.handle_with_body(Request::new(Method::Post, "/upload/b"), body);
+        assert_eq!(response.body, b"b 0 5");
+        // Other routes get it read: the action hook parses it.
+        let event = br#"{"event":{"id":"tick","trigger":"schedule"}}"#.to_vec();
+        let response = r.handle_with_body(
+            Request::new(Method::Post, ACTIONS_PATH),
+            BodyReader::from(event),
+        );
+        assert_eq!(response.body, b"tick schedule");
+        let echo = |req: Request| Response::new(200).with_header("n", &req.body.len().to_string());
+        let response = Router::new().post("/", echo).handle_with_body(
+            Request::new(Method::Post, "/"),
+            BodyReader::from(vec![0; 9]),
+        );
+        assert_eq!(response.header("n"), Some("9"));
     }
 
     #[test]

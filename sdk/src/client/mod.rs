@@ -191,11 +191,10 @@ impl From<Response> for crate::Response {
                     && !name.eq_ignore_ascii_case("transfer-encoding")
             })
             .collect();
-        crate::Response {
-            status: response.status,
-            headers,
-            body: response.body,
-        }
+        let mut proxied = crate::Response::new(response.status);
+        proxied.headers = headers;
+        proxied.body = response.body;
+        proxied
     }
 }
 

@@ -1,8 +1,18 @@
 //! `sdk-probe`: a Micro on the Rust SDK (`micro-space`), for what the SDK itself does to a
-//! guest's environment. `GET /cwd` answers `{"cwd": <std::env::current_dir()>, "relative":
-//! <the text of the relative path hello.txt, or the error>}`.
+//! guest's environment and memory.
+//!
+//! - `GET /cwd` answers `{"cwd": <std::env::current_dir()>, "relative": <the text of the
+//!   relative path hello.txt, or the error>}`.
+//! - `POST /upload?to=PATH` streams the body into the file PATH (a [`BodyReader`], one piece
+//!   at a time); `POST /upload-buffered?to=PATH` does the same from the whole body in
+//!   `Request::body`. Both answer `{"size": <bytes>, "sha256": <hex>}` of what they wrote.
+//! - `GET /download?from=PATH` streams the file back (`Response::file`); `GET
+//!   /download-buffered?from=PATH` reads it whole first.
 
-use micro_space::{Request, Response, Router, json};
+use std::io::Write;
+
+use micro_space::{BodyReader, IntoResponse, Request, Response, Router, json};
+use sha2::{Digest, Sha256};
 
 fn cwd(_: Request) -> Response {
     let cwd = match std::env::current_dir() {
@@ -13,4 +23,80 @@ fn cwd(_: Request) -> Response {
     Response::json(200, &json!({ "cwd": cwd, "relative": relative }))
 }
 
-micro_space::export!(Router::new().get("/cwd", cwd));
+/// Writes what it is given to a file and hashes it on the way.
+struct HashingFile {
+    file: std::fs::File,
+    hash: Sha256,
+    size: u64,
+}
+
+impl Write for HashingFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.hash.update(&buf[..n]);
+        self.size += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
+fn target(request: &Request, name: &str) -> Result<String, Response> {
+    request
+        .query_param(name)
+        .ok_or_else(|| Response::error(400, &format!("missing {name}")))
+}
+
+/// Writes a body to the file in `?to=`, from `write` given a [`HashingFile`].
+fn store(
+    request: &Request,
+    write: impl FnOnce(&mut HashingFile) -> std::io::Result<()>,
+) -> Result<Response, Response> {
+    let mut out = HashingFile {
+        file: std::fs::File::create(target(request, "to")?).map_err(IntoResponse::into_response)?,
+        hash: Sha256::new(),
+        size: 0,
+    };
+    write(&mut out)
+        .and_then(|()| out.flush())
+        .map_err(IntoResponse::into_response)?;
+    let sha256: String = out
+        .hash
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    Ok(Response::json(
+        200,
+        &json!({ "size": out.size, "sha256": sha256 }),
+    ))
+}
+
+fn upload(request: Request, mut body: BodyReader) -> Result<Response, Response> {
+    store(&request, |out| body.copy_to(out).map(drop))
+}
+
+fn upload_buffered(request: Request) -> Result<Response, Response> {
+    store(&request, |out| out.write_all(&request.body))
+}
+
+fn download(request: Request) -> Result<Response, Response> {
+    let from = target(&request, "from")?;
+    Response::file(200, "application/octet-stream", from).map_err(IntoResponse::into_response)
+}
+
+fn download_buffered(request: Request) -> Result<Response, Response> {
+    let bytes = std::fs::read(target(&request, "from")?).map_err(IntoResponse::into_response)?;
+    Ok(Response::bytes(200, "application/octet-stream", bytes))
+}
+
+micro_space::export!(
+    Router::new()
+        .get("/cwd", cwd)
+        .post_stream("/upload", upload)
+        .post("/upload-buffered", upload_buffered)
+        .get("/download", download)
+        .get("/download-buffered", download_buffered)
+);

@@ -1,0 +1,368 @@
+//! Bodies as streams: [`BodyReader`], a request body read as it arrives, and the two ends of a
+//! response body sent while it is made (a [`Stream`] of the response, written by
+//! [`OutgoingWriter`]).
+//!
+//! Owns reading `wasi:http` incoming bodies (piece by piece, or whole for handlers that take
+//! plain data) and writing outgoing bodies within the stream's `check-write` budget: every
+//! response body, whole or streamed, goes through [`write_all`]. It does not parse heads,
+//! route or choose statuses (`http`, `router` and `response` do).
+
+use std::cell::Cell;
+use std::fmt;
+use std::io::{self, BufRead, Read, Write};
+use std::rc::Rc;
+
+use wasi::http::types::{IncomingBody, IncomingRequest};
+use wasi::io::streams::{InputStream, OutputStream, StreamError};
+
+/// The most bytes one read of a request body asks the host for (it hands out at most what it
+/// has received).
+const READ_CHUNK: u64 = 1 << 20;
+/// The buffer a streamed response reads its source into, then writes at once.
+const STREAM_CHUNK: usize = 256 << 10;
+
+/// A request body, read as it arrives: what a streaming handler gets instead of
+/// [`Request::body`](crate::Request::body) (see [`Streaming`](crate::Streaming) and
+/// [`Router::post_stream`](crate::Router::post_stream)).
+///
+/// It is [`Read`] and [`BufRead`]: each piece is the one the host hands over (up to 1 MiB),
+/// kept until it is read, so small reads do not make a host call each. [`copy_to`] writes the
+/// pieces on without copying them first. A handler that reads only part of the body may drop
+/// the rest.
+///
+/// [`copy_to`]: BodyReader::copy_to
+///
+/// ```
+/// use std::io::{BufRead, Read};
+/// use micro_space::BodyReader;
+///
+/// let mut body = BodyReader::from(b"first line\nthe rest".to_vec());
+/// let mut line = String::new();
+/// body.read_line(&mut line).unwrap();
+/// assert_eq!(line, "first line\n");
+/// let mut rest = Vec::new();
+/// body.copy_to(&mut rest).unwrap();
+/// assert_eq!(rest, b"the rest");
+/// assert_eq!(body.read(&mut [0; 8]).unwrap(), 0);
+/// ```
+pub struct BodyReader {
+    /// The piece being read, from `pos` on.
+    chunk: Vec<u8>,
+    pos: usize,
+    /// The host's body, until its stream is closed; `None` for a body of bytes in memory.
+    incoming: Option<Incoming>,
+}
+
+/// An incoming body and its stream. Fields drop in order: the stream before the body, as
+/// `wasi:http` requires of a child and its parent.
+struct Incoming {
+    stream: InputStream,
+    body: IncomingBody,
+}
+
+impl BodyReader {
+    /// The body of `request`, not read yet.
+    pub(crate) fn incoming(request: &IncomingRequest) -> Result<BodyReader, String> {
+        let body = request.consume().map_err(|()| "body already consumed")?;
+        let stream = body.stream().map_err(|()| "body stream already taken")?;
+        Ok(BodyReader {
+            chunk: Vec::new(),
+            pos: 0,
+            incoming: Some(Incoming { stream, body }),
+        })
+    }
+
+    /// Writes the rest of the body to `out` and returns how many bytes that was. Each piece
+    /// goes to `out` as the host handed it over (up to 1 MiB a write), so a large upload
+    /// reaches a file in few writes and is never held whole.
+    ///
+    /// ```no_run
+    /// use micro_space::{BodyReader, Request, Response, json};
+    ///
+    /// fn upload(_: Request, mut body: BodyReader) -> std::io::Result<Response> {
+    ///     let mut file = std::fs::File::create("/tmp/upload")?;
+    ///     let size = body.copy_to(&mut file)?;
+    ///     Ok(Response::json(200, &json!({ "size": size })))
+    /// }
+    /// # let _ = upload;
+    /// ```
+    pub fn copy_to<W: Write + ?Sized>(&mut self, out: &mut W) -> io::Result<u64> {
+        let mut total = 0;
+        loop {
+            let piece = self.fill_buf()?;
+            if piece.is_empty() {
+                return Ok(total);
+            }
+            out.write_all(piece)?;
+            let n = piece.len();
+            total += n as u64;
+            self.consume(n);
+        }
+    }
+
+    /// The rest of the body in one vector with room for `reserve` bytes; a first piece at
+    /// least that large becomes the vector itself, and a body already in memory is returned
+    /// as it is.
+    pub(crate) fn read_all(mut self, reserve: usize) -> io::Result<Vec<u8>> {
+        let mut bytes = if self.pos == 0 {
+            std::mem::take(&mut self.chunk)
+        } else {
+            self.chunk.split_off(self.pos)
+        };
+        if self.incoming.is_none() {
+            return Ok(bytes);
+        }
+        bytes.reserve(reserve.saturating_sub(bytes.len()));
+        while self.next_chunk()? {
+            let chunk = std::mem::take(&mut self.chunk);
+            if bytes.is_empty() && chunk.len() >= bytes.capacity() {
+                bytes = chunk;
+            } else {
+                bytes.extend_from_slice(&chunk);
+            }
+        }
+        Ok(bytes)
+    }
+
+    /// Replaces the piece by the host's next one; `false` at the end of the body.
+    fn next_chunk(&mut self) -> io::Result<bool> {
+        while let Some(incoming) = &self.incoming {
+            match incoming.stream.blocking_read(READ_CHUNK) {
+                Ok(chunk) if chunk.is_empty() => continue,
+                Ok(chunk) => {
+                    self.chunk = chunk;
+                    self.pos = 0;
+                    return Ok(true);
+                }
+                Err(StreamError::Closed) => {
+                    let Incoming { stream, body } = self.incoming.take().expect("checked");
+                    drop(stream);
+                    drop(IncomingBody::finish(body));
+                }
+                Err(StreamError::LastOperationFailed(e)) => {
+                    return Err(io::Error::other(format!(
+                        "reading the request body: {}",
+                        e.to_debug_string()
+                    )));
+                }
+            }
+        }
+        Ok(false)
+    }
+}
+
+/// A body of these bytes: to test a streaming handler, or to give it a body read already.
+impl From<Vec<u8>> for BodyReader {
+    fn from(bytes: Vec<u8>) -> Self {
+        BodyReader {
+            chunk: bytes,
+            pos: 0,
+            incoming: None,
+        }
+    }
+}
+
+impl BufRead for BodyReader {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        if self.pos >= self.chunk.len() && !self.next_chunk()? {
+            return Ok(&[]);
+        }
+        Ok(&self.chunk[self.pos..])
+    }
+
+    fn consume(&mut self, amount: usize) {
+        self.pos = (self.pos + amount).min(self.chunk.len());
+    }
+}
+
+impl Read for BodyReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let piece = self.fill_buf()?;
+        let n = piece.len().min(buf.len());
+        buf[..n].copy_from_slice(&piece[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl fmt::Debug for BodyReader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BodyReader")
+            .field("buffered", &(self.chunk.len() - self.pos))
+            .field("more_from_host", &self.incoming.is_some())
+            .finish()
+    }
+}
+
+/// What writes a streamed response body.
+pub(crate) type WriteBody = Box<dyn FnOnce(&mut dyn Write) -> io::Result<()>>;
+
+/// A response body made while it is sent. Clones of a response share it: the first one sent
+/// takes it (and a later one is refused, see `http::send`). Two are equal when they share it.
+#[derive(Clone)]
+pub(crate) struct Stream(Rc<Cell<Option<WriteBody>>>);
+
+impl Stream {
+    pub(crate) fn new(write: impl FnOnce(&mut dyn Write) -> io::Result<()> + 'static) -> Self {
+        Stream(Rc::new(Cell::new(Some(Box::new(write)))))
+    }
+
+    /// A body read from `source` into a buffer of [`STREAM_CHUNK`] bytes, each read written
+    /// at once.
+    pub(crate) fn from_reader(mut source: impl Read + 'static) -> Self {
+        Stream::new(move |out| {
+            let mut buf = vec![0; STREAM_CHUNK];
+            loop {
+                match source.read(&mut buf) {
+                    Ok(0) => return Ok(()),
+                    Ok(n) => out.write_all(&buf[..n])?,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        })
+    }
+
+    /// The writer, unless a clone was sent already.
+    pub(crate) fn take(&self) -> Option<WriteBody> {
+        self.0.take()
+    }
+}
+
+impl PartialEq for Stream {
+    fn eq(&self, other: &Self) -> bool {
+        Rc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for Stream {}
+
+impl fmt::Debug for Stream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Stream(..)")
+    }
+}
+
+/// A response's outgoing body stream as a [`Write`]: each write goes out whole through
+/// [`write_all`]; `flush` waits until the host has taken everything written.
+pub(crate) struct OutgoingWriter(pub(crate) OutputStream);
+
+impl OutgoingWriter {
+    /// Asks the host to flush what was written (without waiting) and drops the stream, so
+    /// the body can be finished.
+    pub(crate) fn finish(self) -> io::Result<()> {
+        self.0.flush().map_err(stream_error)
+    }
+}
+
+impl Write for OutgoingWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        write_all(&self.0, buf).map_err(stream_error)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.blocking_flush().map_err(stream_error)
+    }
+}
+
+/// Writes `bytes` in as few calls as the stream allows: each `write` takes what `check-write`
+/// permits (micro-wasm and `wasmtime serve` allow 1 MiB at a time), waiting on the stream's
+/// pollable when it permits nothing. `blocking-write-and-flush` would take at most 4096 bytes
+/// a call, a host call and a body frame for every 4 KiB.
+pub(crate) fn write_all(stream: &OutputStream, mut bytes: &[u8]) -> Result<(), StreamError> {
+    while !bytes.is_empty() {
+        let allowed = match stream.check_write()? {
+            0 => {
+                stream.subscribe().block();
+                continue;
+            }
+            n => usize::try_from(n).unwrap_or(usize::MAX),
+        };
+        let (now, rest) = bytes.split_at(allowed.min(bytes.len()));
+        stream.write(now)?;
+        bytes = rest;
+    }
+    Ok(())
+}
+
+fn stream_error(error: StreamError) -> io::Error {
+    match error {
+        StreamError::Closed => io::Error::new(io::ErrorKind::BrokenPipe, "the body stream closed"),
+        StreamError::LastOperationFailed(e) => io::Error::other(e.to_debug_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_a_body_in_memory() {
+        let mut body = BodyReader::from(b"hello world".to_vec());
+        let mut five = [0; 5];
+        body.read_exact(&mut five).unwrap();
+        assert_eq!(&five, b"hello");
+        assert_eq!(body.fill_buf().unwrap(), b" world");
+        // What is left is read whole, without the part already read.
+        assert_eq!(body.read_all(1 << 20).unwrap(), b" world");
+        // A body not read at all is returned as it is.
+        let bytes = vec![7; 1000];
+        let at = bytes.as_ptr();
+        let returned = BodyReader::from(bytes).read_all(0).unwrap();
+        assert_eq!(returned.as_ptr(), at);
+    }
+
+    #[test]
+    fn copies_to_a_writer() {
+        let mut body = BodyReader::from((0..=255u8).cycle().take(100_000).collect::<Vec<_>>());
+        body.consume(10);
+        let mut out = Vec::new();
+        assert_eq!(body.copy_to(&mut out).unwrap(), 99_990);
+        assert_eq!(out[0], 10);
+        assert_eq!(out.len(), 99_990);
+        assert_eq!(body.copy_to(&mut out).unwrap(), 0);
+    }
+
+    #[test]
+    fn streams_a_reader_in_pieces() {
+        let data: Vec<u8> = (0..=255u8).cycle().take(STREAM_CHUNK * 2 + 123).collect();
+        let write = Stream::from_reader(io::Cursor::new(data.clone()))
+            .take()
+            .unwrap();
+        let mut out = Pieces::default();
+        write(&mut out).unwrap();
+        assert_eq!(out.bytes, data);
+        assert_eq!(out.writes, 3, "one write per buffer read");
+    }
+
+    #[test]
+    fn a_stream_is_taken_once_and_shared_by_clones() {
+        let stream = Stream::new(|out| out.write_all(b"x"));
+        let clone = stream.clone();
+        assert_eq!(stream, clone);
+        assert_ne!(stream, Stream::new(|_| Ok(())));
+        assert!(clone.take().is_some());
+        assert!(stream.take().is_none());
+        assert_eq!(format!("{stream:?}"), "Stream(..)");
+    }
+
+    /// A writer that counts the writes it is given.
+    #[derive(Default)]
+    struct Pieces {
+        bytes: Vec<u8>,
+        writes: usize,
+    }
+
+    impl Write for Pieces {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.writes += 1;
+            self.bytes.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+}

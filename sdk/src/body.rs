@@ -207,11 +207,14 @@ impl Stream {
         Stream(Rc::new(Cell::new(Some(Box::new(write)))))
     }
 
-    /// A body read from `source` into a buffer of [`STREAM_CHUNK`] bytes, each read written
-    /// at once.
-    pub(crate) fn from_reader(mut source: impl Read + 'static) -> Self {
+    /// A body read from `source` into a buffer, each read written at once. The buffer holds
+    /// [`STREAM_CHUNK`] bytes, or `length` (the body's, when known) if that is less.
+    pub(crate) fn from_reader(mut source: impl Read + 'static, length: Option<u64>) -> Self {
+        let size = length.map_or(STREAM_CHUNK, |n| {
+            usize::try_from(n).map_or(STREAM_CHUNK, |n| n.clamp(1, STREAM_CHUNK))
+        });
         Stream::new(move |out| {
-            let mut buf = vec![0; STREAM_CHUNK];
+            let mut buf = vec![0; size];
             loop {
                 match source.read(&mut buf) {
                     Ok(0) => return Ok(()),
@@ -327,13 +330,24 @@ mod tests {
     #[test]
     fn streams_a_reader_in_pieces() {
         let data: Vec<u8> = (0..=255u8).cycle().take(STREAM_CHUNK * 2 + 123).collect();
-        let write = Stream::from_reader(io::Cursor::new(data.clone()))
+        let write = Stream::from_reader(io::Cursor::new(data.clone()), None)
             .take()
             .unwrap();
         let mut out = Pieces::default();
         write(&mut out).unwrap();
         assert_eq!(out.bytes, data);
         assert_eq!(out.writes, 3, "one write per buffer read");
+        // A known length smaller than a piece: one buffer of that size, one write.
+        for length in [0, 1, 1000] {
+            let data = vec![9; length];
+            let source = io::Cursor::new(data.clone());
+            let write = Stream::from_reader(source, Some(length as u64))
+                .take()
+                .unwrap();
+            let mut out = Pieces::default();
+            write(&mut out).unwrap();
+            assert_eq!((out.bytes, out.writes), (data, usize::from(length > 0)));
+        }
     }
 
     #[test]

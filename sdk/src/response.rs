@@ -93,7 +93,7 @@ impl Response {
     /// assert!(sent.starts_with(b"1\n2\n") && sent.ends_with(b"999\n1000\n"));
     /// ```
     pub fn stream(status: u16, content_type: &str, source: impl Read + 'static) -> Self {
-        Response::streamed(status, content_type, Stream::from_reader(source))
+        Response::streamed(status, content_type, Stream::from_reader(source, None))
     }
 
     /// A body written by `write` while the response is sent, with its `content-type` (see
@@ -142,7 +142,8 @@ impl Response {
     pub fn file(status: u16, content_type: &str, path: impl AsRef<Path>) -> io::Result<Self> {
         let file = std::fs::File::open(path)?;
         let length = file.metadata()?.len();
-        Ok(Response::stream(status, content_type, file)
+        let stream = Stream::from_reader(file, Some(length));
+        Ok(Response::streamed(status, content_type, stream)
             .with_header("content-length", &length.to_string()))
     }
 

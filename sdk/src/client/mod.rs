@@ -198,6 +198,37 @@ impl From<Response> for crate::Response {
     }
 }
 
+/// Passes a streamed fetch on as a handler's streamed response (a proxy that never holds the
+/// body): status, headers (without `transfer-encoding`; `content-length` is kept, the body
+/// being that long) and the body, read while the response is sent.
+///
+/// ```no_run
+/// use micro_space::client::{Request as Fetch, fetch_streaming};
+/// use micro_space::{Request, Response};
+///
+/// fn mirror(request: Request) -> Response {
+///     let url = format!("https://downloads.example.com{}", request.path);
+///     match fetch_streaming(Fetch::get(url)) {
+///         Ok(fetched) => fetched.into(),
+///         Err(e) => Response::error(502, &e.to_string()),
+///     }
+/// }
+/// # let _ = mirror;
+/// ```
+impl From<StreamingResponse> for crate::Response {
+    fn from(response: StreamingResponse) -> Self {
+        let mut proxied = crate::Response::new(response.status);
+        proxied.headers = response
+            .headers
+            .into_iter()
+            .filter(|(name, _)| !name.eq_ignore_ascii_case("transfer-encoding"))
+            .collect();
+        let length = find_header(&proxied.headers, "content-length").and_then(|n| n.parse().ok());
+        proxied.stream = Some(crate::body::Stream::from_reader(response.body, length));
+        proxied
+    }
+}
+
 /// A response whose body is read as it arrives, from [`fetch_streaming`].
 ///
 /// ```no_run

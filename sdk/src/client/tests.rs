@@ -96,3 +96,25 @@ fn proxies_responses() {
     assert_eq!(response.status, 201);
     assert_eq!(response.headers, vec![("x-a".to_string(), "b".to_string())]);
 }
+
+#[test]
+fn proxies_streamed_responses() {
+    let fetched = StreamingResponse {
+        status: 206,
+        headers: vec![
+            ("content-length".into(), "3".into()),
+            ("transfer-encoding".into(), "chunked".into()),
+        ],
+        body: Box::new(io::Cursor::new(b"abc".to_vec())),
+    };
+    let response: crate::Response = fetched.into();
+    assert_eq!(response.status, 206);
+    assert!(response.is_streamed());
+    assert_eq!(
+        response.headers,
+        vec![("content-length".to_string(), "3".to_string())]
+    );
+    let mut sent = Vec::new();
+    response.write_body(&mut sent).unwrap();
+    assert_eq!(sent, b"abc");
+}

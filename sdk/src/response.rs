@@ -13,17 +13,19 @@ use crate::body::Stream;
 
 /// A response: status, headers, body.
 ///
-/// `content-length` is set when it is sent; any other header is sent as given.
+/// For `body`, `content-length` is set when it is sent; any other header is sent as given.
 ///
 /// The body is `body`, or a stream made while the response is sent: from a reader
 /// ([`Response::stream`], [`Response::file`]) or by a function writing it
-/// ([`Response::stream_with`]), so a large body is never held in memory. A streamed body is
-/// written as fast as the client takes it, in pieces of at most 256 KiB; `body` stays empty
-/// and is not sent. It has no `content-length` (HTTP/1.1 sends it chunked) unless one is set
-/// as a header ([`Response::file`] does); then exactly that many bytes must be written. A
-/// failure while streaming (the reader's error) cannot change the status any more: the
-/// response is cut short, so the client sees an incomplete body, and the error is printed to
-/// stderr.
+/// ([`Response::stream_with`]), so a large body is never held in the Micro's memory. A
+/// streamed body is written as fast as the host takes it (a reader's in pieces of up to 256
+/// KiB); `body` stays empty and is not sent. The SDK sends no `content-length` for it unless
+/// one is set as a header ([`Response::file`] does), and then exactly that many bytes must be
+/// written. With a length, micro-wasm passes the body on to the client as it is written;
+/// without one it collects the whole body first (to hold it to the payload limit, 5.5 MB by
+/// default), then sends it. A failure while streaming (the reader's or writer's error) is
+/// printed to stderr and fails the response: a 502 if micro-wasm has not sent the head yet,
+/// else a body cut short, which the client sees incomplete.
 ///
 /// ```
 /// use micro_space::{Response, json};
@@ -97,27 +99,28 @@ impl Response {
     }
 
     /// A body written by `write` while the response is sent, with its `content-type` (see
-    /// [`Response`] for how it is sent). Each write goes to the client as the connection
-    /// allows; an error from `write` cuts the response short.
+    /// [`Response`] for how it is sent). Each write goes to the host as its stream allows;
+    /// an error from `write` fails the response.
     ///
     /// ```
     /// use std::io::Write;
     /// use micro_space::Response;
     ///
     /// let csv = Response::stream_with(200, "text/csv", |out| {
+    ///     let mut out = std::io::BufWriter::with_capacity(64 << 10, out);
     ///     writeln!(out, "n,square")?;
     ///     for n in 1..=100_000u64 {
     ///         writeln!(out, "{n},{}", n * n)?;
     ///     }
-    ///     Ok(())
+    ///     out.flush()
     /// });
     /// # let mut sent = Vec::new();
     /// # csv.write_body(&mut sent).unwrap();
     /// # assert!(sent.ends_with(b"100000,10000000000\n"));
     /// ```
     ///
-    /// Small writes are host calls each: wrap `out` in a [`std::io::BufWriter`] when writing
-    /// many small pieces.
+    /// Each write to `out` is a host call or two: wrap it in a [`std::io::BufWriter`], as
+    /// here, when writing many small pieces.
     pub fn stream_with(
         status: u16,
         content_type: &str,
@@ -201,7 +204,7 @@ impl Response {
         Response::json(status, &serde_json::json!({ "error": error }))
     }
 
-    /// 404 `{"error": "not found"}`, what [`Router`] answers when no route matches.
+    /// 404 `{"error": "not found"}`, what [`Router`](crate::Router) answers when no route matches.
     pub fn not_found() -> Self {
         Response::error(404, "not found")
     }

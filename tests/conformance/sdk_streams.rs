@@ -2,9 +2,9 @@
 //! whose `memory` cannot hold a 5 MB body, the route that takes the body whole
 //! (`Request::body`) fails with 502 `memory_limit`, and the one that reads the whole file
 //! before answering fails too (the guest sees its allocation refused), while the streaming
-//! upload (`Router::post_stream`, a `BodyReader` copied into a file in `/tmp`) and the
-//! streamed download (`Response::file`) move the same bytes intact. The guest is
-//! `tests/guests/sdk-probe`.
+//! upload (`Router::post_stream`, a `BodyReader` copied into a file in `/tmp`), the
+//! streamed download (`Response::file`) and a generated body (`Response::stream_with`)
+//! move 5 MB intact. The guest is `tests/guests/sdk-probe`.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -104,6 +104,31 @@ async fn sdk_streams_a_body_too_large_for_memory_in_and_out() {
     assert_eq!(r.body.len(), UPLOAD);
     assert!(r.body == data, "the download differs from the upload");
 
+    // HEAD: the same head, no body.
+    let r = srv
+        .send(
+            hyper::Request::head("/download?from=/tmp/upload.bin")
+                .body(http_body_util::Empty::<bytes::Bytes>::new())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.headers["content-length"], "5000000");
+    assert!(r.body.is_empty());
+
+    // A body written piece by piece with no length (the runtime collects such a body before
+    // sending it, outside the guest's memory), every byte in place.
+    let r = srv.get("/generate?bytes=5000000").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.body.len(), UPLOAD);
+    assert!(
+        r.body
+            .iter()
+            .enumerate()
+            .all(|(i, &b)| b == (i % 251) as u8),
+        "the generated body is out of order"
+    );
+
     // Reading the file whole to answer it is over the limit too; `std::fs::read` asks for
     // its memory with `try_reserve`, so the guest sees the failure and answers it (500 from
     // the SDK's `io::Error` answer) rather than trapping.
@@ -181,4 +206,51 @@ fn read_head(reader: &mut impl BufRead) -> (u16, Option<u64>) {
             length = value.trim().parse().ok();
         }
     }
+}
+
+/// A streamed body whose writer fails: without a `content-length`, micro-wasm collects such
+/// a body before sending it (to hold it to the payload limit, S9), so the failure is a clean
+/// 502 `trap`; with one, the body goes out as it is written, and the client gets the 200 and
+/// a body cut short. Either way the SDK prints the error, which the Micro's log shows.
+#[tokio::test(flavor = "multi_thread")]
+async fn sdk_streams_a_failing_body_fails_the_response_and_is_logged() {
+    let app = app(MEMORY);
+    let srv = app.serve(&[]);
+    srv.get("/generate?bytes=3000000&fail_at=1000000")
+        .await
+        .assert_error(502, "trap", Some("sdk"));
+
+    let mut stream = TcpStream::connect(srv.addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let request = "GET /generate?bytes=3000000&fail_at=2000000&length=1 HTTP/1.1\r\n\
+                   Host: x\r\nConnection: close\r\n\r\n";
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut reader = BufReader::new(stream);
+    let (status, length) = read_head(&mut reader);
+    assert_eq!((status, length), (200, Some(3_000_000)));
+    // Whatever arrives before the connection ends (a reset included): a correct beginning
+    // (less than what was written before the failure, some being still on its way then),
+    // never the whole body.
+    let mut body = Vec::new();
+    let _ = reader.read_to_end(&mut body);
+    assert!(body.len() < 3_000_000, "{} bytes arrived", body.len());
+    assert!(body.iter().enumerate().all(|(i, &b)| b == (i % 251) as u8));
+
+    // The SDK's lines in the Micro's log, one per failure.
+    let line = "micro-space: the streamed response body (status 200) failed: generator stopped at";
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = app.cli(&["logs", "sdk"]);
+        let logs = String::from_utf8_lossy(&out.stdout);
+        if logs.matches(line).count() == 2 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "not logged:\n{logs}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The Micro goes on serving.
+    let r = srv.get("/generate?bytes=10").await;
+    assert_eq!(&r.body[..], &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
 }

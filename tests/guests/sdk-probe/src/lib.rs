@@ -8,6 +8,9 @@
 //!   `Request::body`. Both answer `{"size": <bytes>, "sha256": <hex>}` of what they wrote.
 //! - `GET /download?from=PATH` streams the file back (`Response::file`); `GET
 //!   /download-buffered?from=PATH` reads it whole first.
+//! - `GET /generate?bytes=N[&fail_at=K][&length=1]` writes N bytes (byte `i` is `i % 251`)
+//!   with `Response::stream_with`, without a length unless `length=1`; with K, the writer
+//!   fails after K bytes.
 
 use std::io::Write;
 
@@ -92,6 +95,41 @@ fn download_buffered(request: Request) -> Result<Response, Response> {
     Ok(Response::bytes(200, "application/octet-stream", bytes))
 }
 
+/// `bytes` bytes, byte `i` being `i % 251`, written by `Response::stream_with` in writes of
+/// 7919 bytes (a prime, so writes and the SDK's pieces do not line up), with no length;
+/// with `fail_at`, the writer fails once it has written that many bytes or more; with
+/// `length=1`, the response declares its `content-length`.
+fn generate(request: Request) -> Result<Response, Response> {
+    let number = |name| -> Result<Option<usize>, Response> {
+        request
+            .query_param(name)
+            .map(|v| v.parse())
+            .transpose()
+            .map_err(|_| Response::error(400, &format!("{name} must be a number")))
+    };
+    let total = number("bytes")?.ok_or_else(|| Response::error(400, "missing bytes"))?;
+    let fail_at = number("fail_at")?.unwrap_or(usize::MAX);
+    let response = Response::stream_with(200, "application/octet-stream", move |out| {
+        let mut piece = Vec::with_capacity(7919);
+        let mut at = 0;
+        while at < total {
+            if at >= fail_at {
+                return Err(std::io::Error::other(format!("generator stopped at {at}")));
+            }
+            let n = (total - at).min(7919);
+            piece.clear();
+            piece.extend((at..at + n).map(|i| (i % 251) as u8));
+            out.write_all(&piece)?;
+            at += n;
+        }
+        Ok(())
+    });
+    Ok(match request.query_param("length").as_deref() {
+        Some("1") => response.with_header("content-length", &total.to_string()),
+        _ => response,
+    })
+}
+
 micro_space::export!(
     Router::new()
         .get("/cwd", cwd)
@@ -99,4 +137,5 @@ micro_space::export!(
         .post("/upload-buffered", upload_buffered)
         .get("/download", download)
         .get("/download-buffered", download_buffered)
+        .get("/generate", generate)
 );

@@ -3,8 +3,9 @@
 //! (`Request::body`) fails with 502 `memory_limit`, and the one that reads the whole file
 //! before answering fails too (the guest sees its allocation refused), while the streaming
 //! upload (`Router::post_stream`, a `BodyReader` copied into a file in `/tmp`), the
-//! streamed download (`Response::file`) and a generated body (`Response::stream_with`)
-//! move 5 MB intact. The guest is `tests/guests/sdk-probe`.
+//! streamed download (`Response::file`), a mirror (the `BodyReader` as `Response::stream`'s
+//! source) and a generated body (`Response::stream_with`) move 5 MB intact. The guest is
+//! `tests/guests/sdk-probe`.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -103,6 +104,12 @@ async fn sdk_streams_a_body_too_large_for_memory_in_and_out() {
     );
     assert_eq!(r.body.len(), UPLOAD);
     assert!(r.body == data, "the download differs from the upload");
+
+    // The request body as the response's source: 5 MB back while they arrive.
+    let r = srv.post("/mirror", data.clone()).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.body.len(), UPLOAD);
+    assert!(r.body == data, "the mirrored body differs");
 
     // HEAD: the same head, no body.
     let r = srv

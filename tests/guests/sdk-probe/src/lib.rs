@@ -11,6 +11,8 @@
 //! - `GET /generate?bytes=N[&fail_at=K][&length=1]` writes N bytes (byte `i` is `i % 251`)
 //!   with `Response::stream_with`, without a length unless `length=1`; with K, the writer
 //!   fails after K bytes.
+//! - `POST /mirror` sends the body back as it arrives (its `BodyReader` as the source of
+//!   `Response::stream`), with the request's `content-length`.
 
 use std::io::Write;
 
@@ -95,6 +97,15 @@ fn download_buffered(request: Request) -> Result<Response, Response> {
     Ok(Response::bytes(200, "application/octet-stream", bytes))
 }
 
+/// The request body sent back as it arrives: the `BodyReader` is the response's source.
+fn mirror(request: Request, body: BodyReader) -> Response {
+    let response = Response::stream(200, "application/octet-stream", body);
+    match request.header("content-length") {
+        Some(length) => response.with_header("content-length", length),
+        None => response,
+    }
+}
+
 /// `bytes` bytes, byte `i` being `i % 251`, written by `Response::stream_with` in writes of
 /// 7919 bytes (a prime, so writes and the SDK's pieces do not line up), with no length;
 /// with `fail_at`, the writer fails once it has written that many bytes or more; with
@@ -138,4 +149,5 @@ micro_space::export!(
         .get("/download", download)
         .get("/download-buffered", download_buffered)
         .get("/generate", generate)
+        .post_stream("/mirror", mirror)
 );

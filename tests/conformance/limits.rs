@@ -437,6 +437,25 @@ fn s9_a_client_that_uploads_6mb_before_reading_gets_the_413() {
     rt.block_on(still_serving(&srv));
 }
 
+/// A Micro that answers, or traps, without reading a 4 MB upload: a client that writes the
+/// whole body before reading gets the answer, not a connection reset under its upload.
+#[test]
+fn s9_a_client_that_uploads_before_reading_gets_the_answer_of_a_micro_that_ignores_the_body() {
+    let app = probe_app("timeout = \"5s\"", "");
+    let srv = app.serve(&[]);
+    for round in 0..3 {
+        for chunked in [false, true] {
+            let out = upload_then_read(&srv, "/counter", 4_000_000, chunked);
+            assert!(out.starts_with("HTTP/1.1 200"), "round {round}, chunked {chunked}: {out}");
+            let out = upload_then_read(&srv, "/panic", 4_000_000, chunked);
+            assert!(out.starts_with("HTTP/1.1 502"), "round {round}, chunked {chunked}: {out}");
+            assert!(out.contains("\"trap\""), "{out}");
+        }
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(still_serving(&srv));
+}
+
 /// Eight concurrent requests each grow their instance to about 13 MiB, then all are given
 /// back: the warm instances they leave.
 async fn warm_after_a_burst_of_grown_instances(warm_memory: &str) -> u64 {

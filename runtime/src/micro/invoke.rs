@@ -119,7 +119,7 @@ where
 
     let (req, too_large) = {
         let (parts, body) = req.into_parts();
-        let (body, flag) = LimitedRequest::new(body, limits.payload);
+        let (body, flag) = LimitedRequest::new(body, limits.payload, limits.timeout);
         (Request::from_parts(parts, body), flag)
     };
     let (tx, rx) = oneshot::channel();

@@ -5,7 +5,10 @@
 //! error, and before a 413 refused up front ([`drain`]), the rest of the body is read and
 //! discarded up to one more payload limit: a client that writes its whole body before reading
 //! (most HTTP libraries without `Expect: 100-continue`) then reads the 413 instead of a reset
-//! connection. It must not buffer request bodies.
+//! connection. For the same reason, a body the guest leaves unread (it answered, trapped or
+//! timed out first) is read to its end and discarded after it is dropped, within the payload
+//! limit and the Micro's timeout: the connection then closes cleanly or carries the next
+//! request. It must not buffer request bodies.
 //!
 //! Complete response bodies waiting for their clients ([`buffered`]) count against one bound
 //! for the whole process, [`BUFFERED_RESPONSES_MAX`], so clients that do not read cannot make
@@ -101,8 +104,10 @@ pub fn empty() -> ResponseBody {
 }
 
 /// A request body that fails once more than `limit` bytes have streamed through (S9).
-pub struct LimitedRequest<B> {
-    inner: B,
+/// Dropped before its end, it hands the rest to a task that discards it ([`drain`]).
+pub struct LimitedRequest<B: Body<Data = Bytes> + Send + Unpin + 'static> {
+    /// Taken only when dropped.
+    inner: Option<B>,
     remaining: u64,
     limit: u64,
     exceeded: Arc<AtomicBool>,
@@ -110,28 +115,31 @@ pub struct LimitedRequest<B> {
     draining: Option<u64>,
     /// The error has been returned: the body stays failed.
     failed: bool,
+    /// How long what is left unread may still be discarded once the body is dropped.
+    linger: Duration,
 }
 
-impl<B> LimitedRequest<B> {
-    /// Wraps `inner`; the returned flag turns true when the limit is crossed.
-    pub fn new(inner: B, limit: u64) -> (Self, Arc<AtomicBool>) {
+impl<B: Body<Data = Bytes> + Send + Unpin + 'static> LimitedRequest<B> {
+    /// Wraps `inner`; the returned flag turns true when the limit is crossed. Left unread,
+    /// the rest is discarded for at most `linger` after the body is dropped.
+    pub fn new(inner: B, limit: u64, linger: Duration) -> (Self, Arc<AtomicBool>) {
         let exceeded = Arc::new(AtomicBool::new(false));
         let body = LimitedRequest {
-            inner,
+            inner: Some(inner),
             remaining: limit,
             limit,
             exceeded: exceeded.clone(),
             draining: None,
             failed: false,
+            linger,
         };
         (body, exceeded)
     }
-}
 
-impl<B> LimitedRequest<B>
-where
-    B: Body<Data = Bytes> + Unpin,
-{
+    fn inner(&mut self) -> Pin<&mut B> {
+        Pin::new(self.inner.as_mut().expect("taken only when dropped"))
+    }
+
     fn error(&self) -> wasmtime_wasi_http::Error {
         wasmtime_wasi_http::Error::HttpRequestBodySize(Some(self.limit))
     }
@@ -143,7 +151,7 @@ where
     ) -> Poll<Option<Result<Frame<Bytes>, wasmtime_wasi_http::Error>>> {
         let mut left = self.draining.unwrap_or(0);
         loop {
-            match Pin::new(&mut self.inner).poll_frame(cx) {
+            match self.inner().poll_frame(cx) {
                 Poll::Ready(Some(Ok(frame))) => {
                     let n = frame.data_ref().map_or(0, |d| d.len() as u64);
                     if n >= left {
@@ -166,7 +174,7 @@ where
 
 impl<B> Body for LimitedRequest<B>
 where
-    B: Body<Data = Bytes> + Unpin,
+    B: Body<Data = Bytes> + Send + Unpin + 'static,
     B::Error: Into<wasmtime_wasi_http::Error>,
 {
     type Data = Bytes;
@@ -183,7 +191,7 @@ where
         if this.draining.is_some() {
             return this.drain(cx);
         }
-        match Pin::new(&mut this.inner).poll_frame(cx) {
+        match this.inner().poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
                     let n = data.len() as u64;
@@ -206,11 +214,31 @@ where
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.inner.as_ref().is_none_or(B::is_end_stream)
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        self.inner.as_ref().map(B::size_hint).unwrap_or_default()
+    }
+}
+
+impl<B: Body<Data = Bytes> + Send + Unpin + 'static> Drop for LimitedRequest<B> {
+    /// A body dropped before its end (the guest answered without reading it all, trapped or
+    /// timed out) is read to its end and discarded by a task of its own, within what the
+    /// limit still allows and `linger`: closing a connection with the client's upload unread
+    /// resets it, and the client loses the answer it has not read yet.
+    fn drop(&mut self) {
+        let Some(inner) = self.inner.take() else {
+            return;
+        };
+        if self.failed || inner.is_end_stream() {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let left = self.draining.unwrap_or(self.remaining);
+        runtime.spawn(drain(inner, left, self.linger));
     }
 }
 
@@ -240,7 +268,10 @@ mod tests {
     use super::*;
     use http_body_util::StreamBody;
 
-    fn chunks(n: usize, size: usize) -> impl Body<Data = Bytes, Error = hyper::Error> + Unpin {
+    fn chunks(
+        n: usize,
+        size: usize,
+    ) -> impl Body<Data = Bytes, Error = hyper::Error> + Send + Unpin + 'static {
         let frames =
             (0..n).map(move |_| Ok::<_, hyper::Error>(Frame::data(Bytes::from(vec![b'x'; size]))));
         StreamBody::new(futures::stream::iter(frames))
@@ -248,11 +279,11 @@ mod tests {
 
     #[tokio::test]
     async fn s9_streamed_bytes_are_counted() {
-        let (body, flag) = LimitedRequest::new(chunks(10, 100), 1000);
+        let (body, flag) = LimitedRequest::new(chunks(10, 100), 1000, Duration::ZERO);
         assert_eq!(body.collect().await.unwrap().to_bytes().len(), 1000);
         assert!(!flag.load(Ordering::Acquire));
 
-        let (body, flag) = LimitedRequest::new(chunks(11, 100), 1000);
+        let (body, flag) = LimitedRequest::new(chunks(11, 100), 1000, Duration::ZERO);
         assert!(body.collect().await.is_err());
         assert!(flag.load(Ordering::Acquire));
     }
@@ -260,14 +291,37 @@ mod tests {
     #[tokio::test]
     async fn s9_a_body_over_the_limit_is_read_to_its_end_before_the_error() {
         let (read, polled) = counted(chunks(15, 100));
-        let (mut body, _flag) = LimitedRequest::new(read, 1000);
+        let (mut body, _flag) = LimitedRequest::new(read, 1000, Duration::ZERO);
         while let Some(Ok(_)) = body.frame().await {}
         assert_eq!(polled.load(Ordering::Relaxed), 15);
         // Past one more limit, the rest is left unread.
         let (read, polled) = counted(chunks(40, 100));
-        let (mut body, _flag) = LimitedRequest::new(read, 1000);
+        let (mut body, _flag) = LimitedRequest::new(read, 1000, Duration::ZERO);
         while let Some(Ok(_)) = body.frame().await {}
         assert_eq!(polled.load(Ordering::Relaxed), 21);
+    }
+
+    #[tokio::test]
+    async fn s9_a_body_dropped_unread_is_read_to_its_end_within_the_limit() {
+        let (read, polled) = counted(chunks(10, 100));
+        let (mut body, _flag) = LimitedRequest::new(read, 1000, Duration::from_secs(5));
+        body.frame().await.unwrap().unwrap();
+        drop(body);
+        let all_read = async {
+            while polled.load(Ordering::Relaxed) < 10 {
+                tokio::task::yield_now().await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(5), all_read)
+            .await
+            .expect("the rest is discarded");
+        // Past the limit, the rest is left unread (the connection then closes).
+        let (read, polled) = counted(chunks(40, 100));
+        let (mut body, _flag) = LimitedRequest::new(read, 1000, Duration::from_secs(5));
+        body.frame().await.unwrap().unwrap();
+        drop(body);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(polled.load(Ordering::Relaxed), 11);
     }
 
     #[tokio::test]
@@ -295,9 +349,9 @@ mod tests {
 
     /// `body`, and a count of the data frames read from it.
     fn counted(
-        body: impl Body<Data = Bytes, Error = hyper::Error> + Unpin,
+        body: impl Body<Data = Bytes, Error = hyper::Error> + Send + Unpin + 'static,
     ) -> (
-        impl Body<Data = Bytes, Error = hyper::Error> + Unpin,
+        impl Body<Data = Bytes, Error = hyper::Error> + Send + Unpin + 'static,
         Arc<std::sync::atomic::AtomicUsize>,
     ) {
         let n = Arc::new(std::sync::atomic::AtomicUsize::new(0));

@@ -458,7 +458,7 @@ def _wasi_send(method, url, headers, body):
             space.write_all(stream, body)
         _http.OutgoingBody.finish(outgoing, None)
     except Err as e:  # the server may answer before the body is all written
-        write_error = e
+        write_error = e.with_traceback(None)  # its frames (and the body) not kept in a cycle
 
     with future:
         while True:

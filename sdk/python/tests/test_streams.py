@@ -8,6 +8,7 @@ What a real host permits and delivers is tested through the runtime itself
 (tests/conformance/polyglot.rs, large random bodies through the Python Micro).
 """
 
+import gc
 import os
 import random
 import sys
@@ -96,7 +97,8 @@ class InputStream:
     def blocking_read(self, size):
         self.asked.append(size)
         if not self.pieces:
-            raise Err(self.end())
+            result = Err(self.end())
+            raise result  # from a frame that holds it: the traceback makes a cycle
         piece = self.pieces.pop(0)
         if len(piece) > size:
             self.pieces.insert(0, piece[size:])
@@ -168,6 +170,23 @@ class ReadAll(unittest.TestCase):
         body = odd_body(70_000)
         self.assertIs(space.read_all(InputStream([body])), body)
         self.assertEqual(space.read_all(InputStream([])), b"")
+
+    def test_the_body_is_not_kept_alive_by_a_reference_cycle(self):
+        body = odd_body(300_000)
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            gc.collect()
+            self.assertEqual(space.read_all(InputStream([body[:1000], body[1000:]])), body)
+            gc.set_debug(gc.DEBUG_SAVEALL)
+            found = gc.collect()
+            kept = [type(o).__name__ for o in gc.garbage]
+        finally:
+            gc.set_debug(0)
+            gc.garbage.clear()
+            if enabled:
+                gc.enable()
+        self.assertEqual(found, 0, f"read_all left a cycle for the collector: {kept}")
 
     def test_a_failure_other_than_the_end_is_raised(self):
         with self.assertRaises(Err) as caught:

@@ -60,11 +60,11 @@ _entered_app_dir = False
 def enter_app_dir() -> None:
     """Makes `os.getcwd()` say /app, the working directory micro-wasm gives a Micro, once per
     instance (the handlers of `App`, space_wsgi and space_asgi call it before the first
-    request). wasi-libc starts every program
-    at "/" whatever the host's `wasi:cli/environment.initial-cwd` says, and componentize-py
-    does not give Python that import, so the SDK enters /app itself when it exists (relative
-    paths resolve there either way). It must not run at import: componentize-py imports the
-    app while it builds, where /app does not exist."""
+    request). wasi-libc starts every program at "/" whatever the host's
+    `wasi:cli/environment.initial-cwd` says, and componentize-py does not give Python that
+    import, so the SDK enters /app itself when it exists (relative paths resolve there either
+    way). It must not run at import: componentize-py imports the app while it builds, where
+    /app does not exist."""
     global _entered_app_dir
     if _entered_app_dir:
         return
@@ -311,7 +311,8 @@ def write_all(stream, data) -> None:
     written goes out before the caller goes on (a WSGI generator's chunk, a request body).
     `blocking-write-and-flush` would take at most 4096 bytes a call: a host call and a body
     frame for every 4 KiB. Nothing is called for an empty `data`. Raises the bindings' `Err`
-    when the stream fails (the client or server went away)."""
+    when the stream fails (the client or server went away). componentize-py 0.25.1 never
+    frees its copy of the bytes given to `write`, whatever their size (README.md, "Bodies")."""
     if not data:
         return
     if not isinstance(data, bytes):

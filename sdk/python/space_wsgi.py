@@ -37,9 +37,10 @@ cut short (the runtime logs `response cut short`). `close()` of the body is alwa
 Scheduled actions arrive as `POST /__space/v0/actions` with `{"event": {"id": …}}` like any
 other request: give the application a route for that path (outside callers cannot reach it).
 
-This module needs nothing but the standard library; the `wasi:http` bindings exist inside a
-componentize-py build only, so the environ and response logic (`environ`, `serve`) also runs
-under plain python3: `python3 -m unittest discover -s sdk/python/tests`.
+This module needs nothing but the standard library and space.py beside it (its `wasi:io`
+stream helpers and `enter_app_dir`); the `wasi:http` bindings exist inside a componentize-py
+build only, so the environ and response logic (`environ`, `serve`) also runs under plain
+python3: `python3 -m unittest discover -s sdk/python/tests`.
 """
 
 import codecs
@@ -49,10 +50,12 @@ import sys
 import traceback
 from urllib.parse import unquote_to_bytes
 
+import space
+from space import enter_app_dir  # one copy for the SDK; space_asgi calls it from here
+
 try:  # the wasi:http bindings exist inside a componentize-py build, not under plain python3
     from componentize_py_types import Err, Ok
     from wit_world import exports as _exports
-    from wit_world.imports import streams as _streams
     from wit_world.imports import types as _http
 except ImportError:
     _exports = None
@@ -66,34 +69,6 @@ HOP_BY_HOP = frozenset(
     ["connection", "keep-alive", "proxy-connection", "proxy-authenticate",
      "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade", "http2-settings"]
 )
-_WRITE_MAX = 4096  # wasi:io blocking-write-and-flush takes at most 4096 bytes
-
-
-# --- the working directory ---------------------------------------------------------------
-
-APP_DIR = "/app"
-_entered_app_dir = False
-
-
-def enter_app_dir() -> None:
-    """Makes `os.getcwd()` say /app, the working directory micro-wasm gives a Micro, once per
-    instance (the handlers of this module and space_asgi call it before the first request).
-    wasi-libc starts every program at "/" whatever the host's
-    `wasi:cli/environment.initial-cwd` says, and componentize-py does not give Python that
-    import, so the SDK enters /app itself when it exists (relative paths resolve there either
-    way). The same as space.py's: each module stands alone. It must not run at import:
-    componentize-py imports the app while it builds, where /app does not exist."""
-    global _entered_app_dir
-    if _entered_app_dir:
-        return
-    _entered_app_dir = True
-    try:
-        if os.getcwd() == "/" and os.path.isdir(APP_DIR):
-            os.chdir(APP_DIR)
-    except OSError:
-        pass  # stay where wasi-libc put us
-
-
 # --- environ ---------------------------------------------------------------------------
 
 
@@ -339,16 +314,9 @@ def _read_request(request):
     target = request.path_with_query() or "/"
     with request.headers() as fields:
         headers = [(n, v.decode("latin-1")) for n, v in fields.entries()]
-    chunks = []
     with request.consume() as body, body.stream() as stream:
-        while True:
-            try:
-                chunks.append(stream.blocking_read(65536))
-            except Err as e:
-                if isinstance(e.value, _streams.StreamError_Closed):
-                    break
-                raise
-    return method, target, headers, b"".join(chunks)
+        data = space.read_all(stream)
+    return method, target, headers, data
 
 
 class _WasiSink:
@@ -370,8 +338,7 @@ class _WasiSink:
         self.stream = self.body.write()
 
     def write(self, data: bytes):
-        for i in range(0, len(data), _WRITE_MAX):
-            self.stream.blocking_write_and_flush(data[i : i + _WRITE_MAX])
+        space.write_all(self.stream, data)  # flushed: a generator's chunk goes out now
 
     def finish(self):
         self.stream.__exit__(None, None, None)

@@ -11,6 +11,12 @@ export const incomingHandler = app.incomingHandler; // what the component export
 
 app.get("/", () => json({ micro: env("DETA_SPACE_APP_MICRO_NAME"), language: "js" }));
 
+// The body back as it came, with its content type (what moving a body through the SDK costs).
+app.post("/echo", async (req) => {
+  const type = req.headers.get("content-type") ?? "application/octet-stream";
+  return new Response(await req.arrayBuffer(), { headers: { "content-type": type } });
+});
+
 app.get("/quotes", () => json(quotes().query("SELECT id, author, text FROM quotes ORDER BY id")));
 
 app.get("/quotes/:id", (req, { id }) => {

@@ -69,6 +69,14 @@ def last_action(req):
         return json({"error": "no action yet"}, 404)
 
 
+@app.post("/echo")
+def echo(req):
+    """The body back as it came, with its content type (what moving a body through the SDK
+    costs)."""
+    content_type = req.headers.get("content-type", "application/octet-stream")
+    return space.Response(200, req.body, {"content-type": content_type})
+
+
 # --- Deta Base and Drive (deta.py, deta-python's API), answered by micro-wasm itself ---------
 
 

@@ -26,11 +26,22 @@ fn app(request: Request) -> Response {
         .get("/quotes/:id", one_quote)
         .post("/quotes", add_quote)
         .get("/last-action", last_action)
+        .post("/echo", echo)
         .action(save_action)
         .handle(request)
 }
 
 micro_space::export!(app);
+
+/// `POST /echo`: the body back as it came, with its content type (what moving a body through
+/// the SDK costs).
+fn echo(request: Request) -> Response {
+    let content_type = request
+        .header("content-type")
+        .unwrap_or("application/octet-stream")
+        .to_string();
+    Response::bytes(200, &content_type, request.body)
+}
 
 /// `GET /quotes`: every row, by id.
 fn all_quotes(_: Request) -> Result<Response, Error> {

@@ -197,8 +197,9 @@ fn engine(o: &mut Out, m: &Micro, src: &str, wasm: &str) {
                      served through the Python SDK (sdk/python): end {module}.py with \
                      `IncomingHandler = space_wsgi.export(app)` for a WSGI app (Flask, Bottle) \
                      or `space_asgi.export(app)` for an ASGI one (Starlette), or write it on \
-                     `space.App`; copy those modules (and deta.py for Base and Drive) where \
-                     componentize-py finds them (`-p`) and the repo's wit/ beside app.toml. \
+                     `space.App`; copy those modules and space.py, which they use (and deta.py \
+                     for Base and Drive), where componentize-py finds them (`-p`) and the \
+                     repo's wit/ beside app.toml. \
                      Packages must be pure Python (or WASI builds; FastAPI's pydantic-core is \
                      neither): pip install them outside {src} and add that dir with `-p` \
                      (README.md, \"Moving a Space app\", walks a Flask app through).",

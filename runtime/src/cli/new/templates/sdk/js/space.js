@@ -126,7 +126,7 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 /** Answers one `wasi:http` request with `handler(Request) -> Response`: a component's
- *  `incomingHandler.handle`. The body is read and written whole. */
+ *  `incomingHandler.handle`. The body is read and written whole (`readAll`, `writeAll`). */
 export async function serve(handler, incoming, outparam) {
   let response;
   try {
@@ -146,9 +146,7 @@ export async function serve(handler, incoming, outparam) {
   const body = outgoing.body();
   ResponseOutparam.set(outparam, { tag: "ok", val: outgoing });
   const stream = body.write();
-  for (let at = 0; at < bytes.length; at += 4096) {
-    stream.blockingWriteAndFlush(bytes.subarray(at, at + 4096)); // 4096: the most one call may take
-  }
+  writeAll(stream, bytes);
   stream[dispose]();
   OutgoingBody.finish(body, undefined);
   incoming[dispose]();
@@ -171,15 +169,53 @@ function toRequest(incoming) {
 function readBody(incoming) {
   const body = incoming.consume();
   const stream = body.stream();
+  const bytes = readAll(stream);
+  stream[dispose]();
+  IncomingBody.finish(body)[dispose](); // no trailers wanted
+  return bytes;
+}
+
+// ---- wasi:io streams --------------------------------------------------------------------------
+
+/** The most bytes one read asks for: the host hands out at most what it has received, so a
+ *  large ask costs nothing and takes a whole frame in one call. */
+export const READ_MAX = 1 << 20;
+
+/**
+ * Writes `bytes` (a Uint8Array) to a `wasi:io` output stream in as few calls as it allows: each
+ * `write` takes what `check-write` permits (micro-wasm permits 64 KiB at a time), waiting on the
+ * stream's pollable when it permits nothing; then one `blocking-flush`. `blocking-write-and-flush`
+ * would take at most 4096 bytes a call: a host call and a body frame for every 4 KiB. Nothing is
+ * called for an empty body. Throws the bindings' error when the stream fails.
+ */
+export function writeAll(stream, bytes) {
+  if (bytes.length === 0) return;
+  for (let at = 0; at < bytes.length; ) {
+    const allowed = Number(stream.checkWrite());
+    if (allowed === 0) {
+      const pollable = stream.subscribe();
+      pollable.block();
+      pollable[dispose]();
+      continue;
+    }
+    const end = Math.min(bytes.length, at + allowed);
+    stream.write(at === 0 && end === bytes.length ? bytes : bytes.subarray(at, end));
+    at = end;
+  }
+  stream.blockingFlush();
+}
+
+/** Reads a `wasi:io` input stream to its end, up to `READ_MAX` bytes a call; a body that came
+ *  in one piece is returned as it came. Throws the bindings' error for a failure other than
+ *  the end of the stream. */
+export function readAll(stream) {
   const chunks = [];
   try {
-    for (;;) chunks.push(stream.blockingRead(65536n));
+    for (;;) chunks.push(stream.blockingRead(BigInt(READ_MAX)));
   } catch (err) {
     if (err?.payload?.tag !== "closed") throw err;
   }
-  stream[dispose]();
-  IncomingBody.finish(body)[dispose](); // no trailers wanted
-  return concat(chunks);
+  return chunks.length === 1 ? chunks[0] : concat(chunks);
 }
 
 function concat(chunks) {

@@ -446,9 +446,15 @@ fn s9_a_client_that_uploads_before_reading_gets_the_answer_of_a_micro_that_ignor
     for round in 0..3 {
         for chunked in [false, true] {
             let out = upload_then_read(&srv, "/counter", 4_000_000, chunked);
-            assert!(out.starts_with("HTTP/1.1 200"), "round {round}, chunked {chunked}: {out}");
+            assert!(
+                out.starts_with("HTTP/1.1 200"),
+                "round {round}, chunked {chunked}: {out}"
+            );
             let out = upload_then_read(&srv, "/panic", 4_000_000, chunked);
-            assert!(out.starts_with("HTTP/1.1 502"), "round {round}, chunked {chunked}: {out}");
+            assert!(
+                out.starts_with("HTTP/1.1 502"),
+                "round {round}, chunked {chunked}: {out}"
+            );
             assert!(out.contains("\"trap\""), "{out}");
         }
     }
@@ -478,6 +484,36 @@ async fn warm_after_a_burst_of_grown_instances(warm_memory: &str) -> u64 {
     assert_eq!(micro["cold_starts"], 8, "{status}");
     still_serving(&srv).await;
     micro["warm_instances"].as_u64().unwrap()
+}
+
+/// An instance whose memory grew past three quarters of the Micro's `memory` limit is not
+/// kept warm: linear memory never shrinks, so a leaking guest would otherwise fail a later
+/// request at the limit. The next request gets a fresh instance (a cold start); an instance
+/// below that line is reused.
+#[tokio::test(flavor = "multi_thread")]
+async fn s6_an_instance_grown_near_the_memory_limit_is_replaced_by_a_fresh_one() {
+    let app = probe_app("timeout = \"10s\"\nmemory = \"64MiB\"", "");
+    let srv = app.serve(&[]);
+    let cold_starts = || async {
+        let status = srv.get("/__space/status").await.json();
+        status["micros"][0]["cold_starts"].as_u64().unwrap()
+    };
+    assert_eq!(srv.get("/grow?mb=20").await.status, 200);
+    assert_eq!(cold_starts().await, 1);
+    assert_eq!(srv.get("/counter").await.text(), "1");
+    assert_eq!(
+        cold_starts().await,
+        1,
+        "an instance at about 21 MiB of 64 is reused"
+    );
+    assert_eq!(srv.get("/grow?mb=50").await.status, 200);
+    assert_eq!(cold_starts().await, 1);
+    assert_eq!(
+        srv.get("/counter").await.text(),
+        "1",
+        "the instance grown past 48 MiB was dropped: a fresh one counts from 1"
+    );
+    assert_eq!(cold_starts().await, 2);
 }
 
 /// A `warm_memory` of 30 MiB keeps at most two 13 MiB instances warm (the coldest are

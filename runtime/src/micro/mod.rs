@@ -45,6 +45,12 @@ use warm::{Warm, WarmBudget};
 /// budgets still bound what they hold.
 pub const MAX_WARM: usize = 64;
 
+/// The memory above which a finished instance of a Micro with this `memory` limit is not
+/// kept warm (see [`Micro::give_back`]): three quarters of the limit.
+pub fn retire_above(limit: u64) -> u64 {
+    limit / 4 * 3
+}
+
 /// Most resource handles (streams, fields, requests...) one instance may hold at once: a
 /// guest that floods them traps instead of growing host memory (each costs ~100 bytes).
 pub const MAX_HANDLES: usize = 100_000;
@@ -291,8 +297,12 @@ impl Micro {
         }
     }
 
-    /// Returns a healthy instance after a finished invocation. With `reuse = false`, or when
-    /// it was made from a component since replaced, it is dropped. Else it is kept warm, and
+    /// Returns a healthy instance after a finished invocation. With `reuse = false`, when it
+    /// was made from a component since replaced, or when its memory has grown past
+    /// [`retire_above`] (three quarters of the Micro's `memory` limit), it is dropped: linear memory never
+    /// shrinks, so such an instance (a guest that leaks, as componentize-py's copies of the
+    /// bytes a Python guest writes do) would fail a later request at the limit; a fresh
+    /// instance serves the next one instead. Else it is kept warm, and
     /// the coldest warm instances are dropped to stay within [`MAX_WARM`] (and
     /// `concurrency`) instances and the Micro's and the app's `warm_memory`, so a burst cannot
     /// pin memory: only the last few instances stay warm until the Micro sleeps. Likewise
@@ -306,10 +316,14 @@ impl Micro {
         {
             return;
         }
+        let bytes = inst.store.data().limiter.used();
+        if bytes > retire_above(self.limits.memory) {
+            tracing::debug!(micro = %self.name, bytes, "instance retired: memory near its limit");
+            return;
+        }
         inst.thread = this_thread();
         let data = inst.store.data_mut();
         data.fds.sweep(&data.table);
-        let bytes = data.limiter.used();
         let max = MAX_WARM.min(self.limits.concurrency as usize);
         let mut warm = self.warm.lock().unwrap();
         let mut dropped = warm.keep(inst, bytes, max);

@@ -152,11 +152,7 @@ async fn sdk_streams_a_body_too_large_for_memory_in_and_out() {
 
 /// Sends a POST of `body` as curl sends a large one: the head with `Expect: 100-continue`,
 /// the body only once the server asks for it with `100 Continue`. The final status and body,
-/// and whether the body was sent.
-///
-/// A client that sends the whole body unasked may instead get a broken pipe: when a guest
-/// fails without reading the body, micro-wasm answers and closes the connection without
-/// draining what the client is still sending (it drains only before a 413).
+/// and whether the body was sent: a body the guest never reads is never asked for.
 fn post_expecting_continue(addr: SocketAddr, path: &str, body: &[u8]) -> (u16, Vec<u8>, bool) {
     let mut stream = TcpStream::connect(addr).unwrap();
     stream

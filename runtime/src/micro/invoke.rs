@@ -119,7 +119,8 @@ where
 
     let (req, too_large) = {
         let (parts, body) = req.into_parts();
-        let (body, flag) = LimitedRequest::new(body, limits.payload, limits.timeout);
+        let waits = expects_continue(&parts.headers);
+        let (body, flag) = LimitedRequest::new(body, limits.payload, limits.timeout, waits);
         (Request::from_parts(parts, body), flag)
     };
     let (tx, rx) = oneshot::channel();

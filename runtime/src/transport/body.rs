@@ -117,12 +117,23 @@ pub struct LimitedRequest<B: Body<Data = Bytes> + Send + Unpin + 'static> {
     failed: bool,
     /// How long what is left unread may still be discarded once the body is dropped.
     linger: Duration,
+    /// The client waits for `100 Continue` before sending the body (hyper sends it when the
+    /// body is first polled): left unpolled, the body is never sent and not drained.
+    expects_continue: bool,
+    /// The body has been polled.
+    started: bool,
 }
 
 impl<B: Body<Data = Bytes> + Send + Unpin + 'static> LimitedRequest<B> {
     /// Wraps `inner`; the returned flag turns true when the limit is crossed. Left unread,
-    /// the rest is discarded for at most `linger` after the body is dropped.
-    pub fn new(inner: B, limit: u64, linger: Duration) -> (Self, Arc<AtomicBool>) {
+    /// the rest is discarded for at most `linger` after the body is dropped, unless the
+    /// client `expects_continue` and the body was never polled.
+    pub fn new(
+        inner: B,
+        limit: u64,
+        linger: Duration,
+        expects_continue: bool,
+    ) -> (Self, Arc<AtomicBool>) {
         let exceeded = Arc::new(AtomicBool::new(false));
         let body = LimitedRequest {
             inner: Some(inner),
@@ -132,6 +143,8 @@ impl<B: Body<Data = Bytes> + Send + Unpin + 'static> LimitedRequest<B> {
             draining: None,
             failed: false,
             linger,
+            expects_continue,
+            started: false,
         };
         (body, exceeded)
     }
@@ -185,6 +198,7 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         let this = &mut *self;
+        this.started = true;
         if this.failed {
             return Poll::Ready(Some(Err(this.error())));
         }
@@ -231,7 +245,7 @@ impl<B: Body<Data = Bytes> + Send + Unpin + 'static> Drop for LimitedRequest<B> 
         let Some(inner) = self.inner.take() else {
             return;
         };
-        if self.failed || inner.is_end_stream() {
+        if self.failed || inner.is_end_stream() || (self.expects_continue && !self.started) {
             return;
         }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
@@ -279,11 +293,11 @@ mod tests {
 
     #[tokio::test]
     async fn s9_streamed_bytes_are_counted() {
-        let (body, flag) = LimitedRequest::new(chunks(10, 100), 1000, Duration::ZERO);
+        let (body, flag) = LimitedRequest::new(chunks(10, 100), 1000, Duration::ZERO, false);
         assert_eq!(body.collect().await.unwrap().to_bytes().len(), 1000);
         assert!(!flag.load(Ordering::Acquire));
 
-        let (body, flag) = LimitedRequest::new(chunks(11, 100), 1000, Duration::ZERO);
+        let (body, flag) = LimitedRequest::new(chunks(11, 100), 1000, Duration::ZERO, false);
         assert!(body.collect().await.is_err());
         assert!(flag.load(Ordering::Acquire));
     }
@@ -291,12 +305,12 @@ mod tests {
     #[tokio::test]
     async fn s9_a_body_over_the_limit_is_read_to_its_end_before_the_error() {
         let (read, polled) = counted(chunks(15, 100));
-        let (mut body, _flag) = LimitedRequest::new(read, 1000, Duration::ZERO);
+        let (mut body, _flag) = LimitedRequest::new(read, 1000, Duration::ZERO, false);
         while let Some(Ok(_)) = body.frame().await {}
         assert_eq!(polled.load(Ordering::Relaxed), 15);
         // Past one more limit, the rest is left unread.
         let (read, polled) = counted(chunks(40, 100));
-        let (mut body, _flag) = LimitedRequest::new(read, 1000, Duration::ZERO);
+        let (mut body, _flag) = LimitedRequest::new(read, 1000, Duration::ZERO, false);
         while let Some(Ok(_)) = body.frame().await {}
         assert_eq!(polled.load(Ordering::Relaxed), 21);
     }
@@ -304,7 +318,7 @@ mod tests {
     #[tokio::test]
     async fn s9_a_body_dropped_unread_is_read_to_its_end_within_the_limit() {
         let (read, polled) = counted(chunks(10, 100));
-        let (mut body, _flag) = LimitedRequest::new(read, 1000, Duration::from_secs(5));
+        let (mut body, _flag) = LimitedRequest::new(read, 1000, Duration::from_secs(5), false);
         body.frame().await.unwrap().unwrap();
         drop(body);
         let all_read = async {
@@ -317,11 +331,17 @@ mod tests {
             .expect("the rest is discarded");
         // Past the limit, the rest is left unread (the connection then closes).
         let (read, polled) = counted(chunks(40, 100));
-        let (mut body, _flag) = LimitedRequest::new(read, 1000, Duration::from_secs(5));
+        let (mut body, _flag) = LimitedRequest::new(read, 1000, Duration::from_secs(5), false);
         body.frame().await.unwrap().unwrap();
         drop(body);
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert_eq!(polled.load(Ordering::Relaxed), 11);
+        // A client waiting for `100 Continue` is never asked for a body the guest never read.
+        let (read, polled) = counted(chunks(10, 100));
+        let (body, _flag) = LimitedRequest::new(read, 1000, Duration::from_secs(5), true);
+        drop(body);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(polled.load(Ordering::Relaxed), 0);
     }
 
     #[tokio::test]

@@ -108,11 +108,7 @@ fn pick<T>(warm: &[T], thread: impl Fn(&T) -> usize, here: usize) -> Option<usiz
 /// the thread that last ran it, whose core still caches its store, stack and linear memory;
 /// a shared pool handed instances back and forth between the connection workers.
 fn this_thread() -> usize {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    thread_local! {
-        static THIS: usize = NEXT.fetch_add(1, Ordering::Relaxed);
-    }
-    THIS.with(|t| *t)
+    crate::telemetry::thread_index()
 }
 
 /// The component new instances are made from, and its generation (1 at start, one more on

@@ -3,7 +3,9 @@
 //! `/__space/status` (SPEC §4 runtime endpoints, §7 lifecycle).
 //!
 //! The request path pays one short mutex push per request ([`Activity::record`], which reuses
-//! the strings of the record it drops, so a full ring allocates nothing); log lines
+//! the strings of the record it drops, so a full ring allocates nothing) into its thread's
+//! rings ([`super::shard`]; the dashboard merges them by time, so the connection workers do
+//! not share the lock); log lines
 //! are pushed by the log writer thread, never by the guest. Rings hold at most [`RECENT`]
 //! entries and cut long paths, messages and lines, so memory stays bounded whatever a client
 //! or guest sends. Paths are kept without their query string, which may carry tokens or
@@ -15,6 +17,8 @@ use std::sync::Mutex;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Serialize, Serializer};
+
+use super::{Padded, SHARDS, shard};
 
 /// Entries kept in each ring.
 pub const RECENT: usize = 20;
@@ -122,10 +126,18 @@ struct Rings {
     errors: VecDeque<ErrorRecord>,
 }
 
-/// A Micro's recent requests and errors, behind one lock.
-#[derive(Debug, Default)]
+/// A Micro's recent requests and errors: rings per shard, each behind its lock.
+#[derive(Debug)]
 pub struct Activity {
-    rings: Mutex<Rings>,
+    shards: Box<[Padded<Mutex<Rings>>]>,
+}
+
+impl Default for Activity {
+    fn default() -> Self {
+        Activity {
+            shards: (0..SHARDS).map(|_| Padded::default()).collect(),
+        }
+    }
 }
 
 /// What the dashboard shows of a Micro's recent activity, newest first.
@@ -156,7 +168,7 @@ impl Activity {
             error,
             message,
         });
-        let mut rings = self.rings.lock().unwrap();
+        let mut rings = self.shards[shard()].0.lock().unwrap();
         // A full ring hands its oldest record over, strings and all: no allocation per request
         // once the ring has filled.
         let mut request = match rings.requests.len() {
@@ -179,13 +191,27 @@ impl Activity {
 
     /// The recent requests and errors, newest first, with `logs` (from `AppLogs::recent`).
     pub fn recent(&self, logs: Vec<LogRecord>) -> Recent {
-        let rings = self.rings.lock().unwrap();
+        let mut requests = Vec::new();
+        let mut errors = Vec::new();
+        for shard in self.shards.iter() {
+            let rings = shard.0.lock().unwrap();
+            requests.extend(rings.requests.iter().rev().cloned());
+            errors.extend(rings.errors.iter().rev().cloned());
+        }
         Recent {
-            requests: rings.requests.iter().rev().cloned().collect(),
-            errors: rings.errors.iter().rev().cloned().collect(),
+            requests: newest(requests, |r| r.time),
+            errors: newest(errors, |e| e.time),
             logs,
         }
     }
+}
+
+/// The [`RECENT`] newest of `records` (each shard's newest first), newest first; of records
+/// with the same time, a shard's order is kept.
+fn newest<T>(mut records: Vec<T>, time: impl Fn(&T) -> DateTime<Utc>) -> Vec<T> {
+    records.sort_by_key(|r| std::cmp::Reverse(time(r)));
+    records.truncate(RECENT);
+    records
 }
 
 /// `text` cut to at most `max` bytes at a character boundary, with `…` when cut.
@@ -261,6 +287,32 @@ mod tests {
             ring.push(i);
         }
         assert_eq!(ring.newest_first(), (10..30).rev().collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn records_of_several_threads_are_merged_newest_first() {
+        let activity = Activity::default();
+        for i in 0..15 {
+            activity.record("GET", &format!("/main/{i}"), ok(200));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                for i in 0..10 {
+                    activity.record("GET", &format!("/other/{i}"), ok(200));
+                }
+            });
+        });
+        let paths: Vec<String> = activity
+            .recent(Vec::new())
+            .requests
+            .into_iter()
+            .map(|r| r.path)
+            .collect();
+        assert_eq!(paths.len(), RECENT);
+        let other = (0..10).rev().map(|i| format!("/other/{i}"));
+        let main = (5..15).rev().map(|i| format!("/main/{i}"));
+        assert_eq!(paths, other.chain(main).collect::<Vec<_>>());
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Counters of one Micro and the Prometheus text of `/__space/metrics` (SPEC §4).
 //!
-//! Lock-free: every request updates a few atomics (a status slot, a latency bucket). It must
-//! not allocate on the request path, and it only reads other state (warm instances, /tmp
+//! Lock-free: every request updates a few atomics (a status slot, a latency bucket) in its
+//! thread's shard ([`super::shard`]), which the page adds up. It must not allocate on the
+//! request path, and it only reads other state (warm instances, /tmp
 //! bytes) when the metrics page is rendered. Label values (Micro and action names) are
 //! escaped as the text exposition format asks ([`Label`]).
 
@@ -9,6 +10,7 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use super::{Padded, SHARDS, shard};
 use crate::transport::ErrorKind;
 
 /// Upper bounds of the latency histogram, in seconds.
@@ -26,11 +28,31 @@ pub struct MicroMetrics {
     pub cold_starts: AtomicU64,
     /// Times the Micro woke from sleep.
     pub wakes: AtomicU64,
-    by_status: Box<[AtomicU64]>,
-    buckets: [AtomicU64; BUCKETS.len()],
-    count: AtomicU64,
-    sum_micros: AtomicU64,
-    errors: [AtomicU64; ErrorKind::ALL.len()],
+    /// Answered requests, one shard per [`SHARDS`].
+    shards: Box<[Padded<Answered<AtomicU64>>]>,
+}
+
+/// Answered requests: by status (100 to 599), by latency bucket, their count and total time,
+/// and runtime errors by kind. Atomics while counting, plain numbers once added up.
+#[derive(Debug, PartialEq)]
+struct Answered<N> {
+    by_status: Box<[N]>,
+    buckets: [N; BUCKETS.len()],
+    count: N,
+    sum_micros: N,
+    errors: [N; ErrorKind::ALL.len()],
+}
+
+impl<N: Default> Default for Answered<N> {
+    fn default() -> Self {
+        Answered {
+            by_status: (0..STATUS_SLOTS).map(|_| N::default()).collect(),
+            buckets: std::array::from_fn(|_| N::default()),
+            count: N::default(),
+            sum_micros: N::default(),
+            errors: std::array::from_fn(|_| N::default()),
+        }
+    }
 }
 
 impl Default for MicroMetrics {
@@ -39,11 +61,7 @@ impl Default for MicroMetrics {
             invocations: AtomicU64::new(0),
             cold_starts: AtomicU64::new(0),
             wakes: AtomicU64::new(0),
-            by_status: (0..STATUS_SLOTS).map(|_| AtomicU64::new(0)).collect(),
-            buckets: Default::default(),
-            count: AtomicU64::new(0),
-            sum_micros: AtomicU64::new(0),
-            errors: Default::default(),
+            shards: (0..SHARDS).map(|_| Padded::default()).collect(),
         }
     }
 }
@@ -51,24 +69,43 @@ impl Default for MicroMetrics {
 impl MicroMetrics {
     /// Counts one answered request.
     pub fn record(&self, status: u16, took: Duration, error: Option<ErrorKind>) {
+        let mine = &self.shards[shard()].0;
         if let Some(slot) = (status as usize)
             .checked_sub(100)
-            .and_then(|i| self.by_status.get(i))
+            .and_then(|i| mine.by_status.get(i))
         {
             slot.fetch_add(1, Ordering::Relaxed);
         }
         let secs = took.as_secs_f64();
         if let Some(i) = BUCKETS.iter().position(|b| secs <= *b) {
-            self.buckets[i].fetch_add(1, Ordering::Relaxed);
+            mine.buckets[i].fetch_add(1, Ordering::Relaxed);
         }
-        self.count.fetch_add(1, Ordering::Relaxed);
-        self.sum_micros
+        mine.count.fetch_add(1, Ordering::Relaxed);
+        mine.sum_micros
             .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
         if let Some(kind) = error
             && let Some(i) = ErrorKind::ALL.iter().position(|k| *k == kind)
         {
-            self.errors[i].fetch_add(1, Ordering::Relaxed);
+            mine.errors[i].fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// The answered requests of every shard, added up.
+    fn answered(&self) -> Answered<u64> {
+        let mut total = Answered::<u64>::default();
+        let add = |to: &mut [u64], from: &[AtomicU64]| {
+            for (t, f) in to.iter_mut().zip(from) {
+                *t += f.load(Ordering::Relaxed);
+            }
+        };
+        for shard in self.shards.iter().map(|s| &s.0) {
+            add(&mut total.by_status, &shard.by_status);
+            add(&mut total.buckets, &shard.buckets);
+            add(&mut total.errors, &shard.errors);
+            total.count += shard.count.load(Ordering::Relaxed);
+            total.sum_micros += shard.sum_micros.load(Ordering::Relaxed);
+        }
+        total
     }
 }
 
@@ -103,6 +140,7 @@ pub struct MicroRow<'a> {
 
 /// The Prometheus text exposition of every Micro's metrics.
 pub fn render(micros: &[MicroRow<'_>], actions: &[RunCounts], dropped_log_lines: u64) -> String {
+    let answered: Vec<Answered<u64>> = micros.iter().map(|m| m.metrics.answered()).collect();
     let mut out = String::new();
     let mut family = |name: &str, kind: &str, help: &str, rows: &mut dyn FnMut(&mut String)| {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
@@ -113,9 +151,8 @@ pub fn render(micros: &[MicroRow<'_>], actions: &[RunCounts], dropped_log_lines:
         "counter",
         "Requests answered, by Micro and status.",
         &mut |o| {
-            for m in micros {
-                for (i, n) in m.metrics.by_status.iter().enumerate() {
-                    let n = n.load(Ordering::Relaxed);
+            for (m, answered) in micros.iter().zip(&answered) {
+                for (i, &n) in answered.by_status.iter().enumerate() {
                     if n > 0 {
                         let _ = writeln!(
                             o,
@@ -133,18 +170,18 @@ pub fn render(micros: &[MicroRow<'_>], actions: &[RunCounts], dropped_log_lines:
         "histogram",
         "Time to answer, by Micro.",
         &mut |o| {
-            for m in micros {
+            for (m, answered) in micros.iter().zip(&answered) {
                 let mut cumulative = 0;
-                for (b, n) in BUCKETS.iter().zip(&m.metrics.buckets) {
-                    cumulative += n.load(Ordering::Relaxed);
+                for (b, n) in BUCKETS.iter().zip(&answered.buckets) {
+                    cumulative += n;
                     let _ = writeln!(
                         o,
                         "micro_wasm_request_duration_seconds_bucket{{micro=\"{}\",le=\"{b}\"}} {cumulative}",
                         Label(&m.state.name)
                     );
                 }
-                let count = m.metrics.count.load(Ordering::Relaxed);
-                let sum = m.metrics.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
+                let count = answered.count;
+                let sum = answered.sum_micros as f64 / 1e6;
                 let _ = writeln!(
                     o,
                     "micro_wasm_request_duration_seconds_bucket{{micro=\"{}\",le=\"+Inf\"}} {count}",
@@ -168,14 +205,14 @@ pub fn render(micros: &[MicroRow<'_>], actions: &[RunCounts], dropped_log_lines:
         "counter",
         "Error responses by Micro and kind (timeout, trap, memory_limit, ...).",
         &mut |o| {
-            for m in micros {
-                for (kind, n) in ErrorKind::ALL.iter().zip(&m.metrics.errors) {
+            for (m, answered) in micros.iter().zip(&answered) {
+                for (kind, n) in ErrorKind::ALL.iter().zip(&answered.errors) {
                     let _ = writeln!(
                         o,
                         "micro_wasm_errors_total{{micro=\"{}\",kind=\"{}\"}} {}",
                         Label(&m.state.name),
                         kind.as_str(),
-                        n.load(Ordering::Relaxed)
+                        n
                     );
                 }
             }
@@ -282,16 +319,22 @@ mod tests {
     fn record_counts_status_bucket_and_kind() {
         let m = MicroMetrics::default();
         m.record(200, Duration::from_micros(300), None);
-        m.record(504, Duration::from_millis(600), Some(ErrorKind::Timeout));
-        assert_eq!(m.by_status[100].load(Ordering::Relaxed), 1);
-        assert_eq!(m.by_status[404].load(Ordering::Relaxed), 1);
-        assert_eq!(m.buckets[0].load(Ordering::Relaxed), 1);
-        assert_eq!(m.buckets[9].load(Ordering::Relaxed), 1);
+        // Another thread records into its own shard; the totals add them up.
+        std::thread::scope(|s| {
+            s.spawn(|| m.record(504, Duration::from_millis(600), Some(ErrorKind::Timeout)));
+        });
+        m.record(200, Duration::from_micros(300), None);
+        let total = m.answered();
+        assert_eq!(total.by_status[100], 2);
+        assert_eq!(total.by_status[404], 1);
+        assert_eq!(total.buckets[0], 2);
+        assert_eq!(total.buckets[9], 1);
+        assert_eq!((total.count, total.sum_micros), (3, 600_600));
         let i = ErrorKind::ALL
             .iter()
             .position(|k| *k == ErrorKind::Timeout)
             .unwrap();
-        assert_eq!(m.errors[i].load(Ordering::Relaxed), 1);
+        assert_eq!(total.errors[i], 1);
         m.record(42, Duration::ZERO, None); // out of range: ignored, not a panic
     }
 

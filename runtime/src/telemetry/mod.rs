@@ -10,3 +10,30 @@ pub mod activity;
 pub mod console;
 pub mod guest_logs;
 pub mod metrics;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// A small number naming the calling thread (0, 1, 2… in the order threads first ask).
+pub fn thread_index() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static THIS: usize = NEXT.fetch_add(1, Ordering::Relaxed);
+    }
+    THIS.with(|t| *t)
+}
+
+/// How many copies of a Micro's per-request counters and activity rings are kept: each
+/// thread records into its own ([`shard`]), so the connection workers, one per core, do not
+/// pass the same cache lines back and forth on every request; readers add them up.
+pub const SHARDS: usize = 8;
+
+/// The shard the calling thread records into.
+pub fn shard() -> usize {
+    thread_index() % SHARDS
+}
+
+/// A value alone on its cache lines (128 bytes: two lines, as adjacent-line prefetchers
+/// pair them), so shards written by different cores do not share a line.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+pub struct Padded<T>(pub T);

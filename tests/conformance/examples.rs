@@ -70,11 +70,11 @@ async fn the_notes_example_keeps_notes_and_attachments_across_a_restart() {
     // 1 MiB of non-UTF-8 bytes, under the 5.5 MB payload limit.
     let file: Vec<u8> = (0..1 << 20).map(|i: u32| (i * 7 % 251) as u8).collect();
     let r = srv
-        .send(
-            Request::put(format!("/notes/{key}/attachment"))
-                .header("content-type", "image/png")
-                .body(Full::new(Bytes::from(file.clone())))
-                .unwrap(),
+        .send_typed(
+            "PUT",
+            &format!("/notes/{key}/attachment"),
+            "image/png",
+            file.clone(),
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
@@ -144,12 +144,7 @@ async fn the_mirror_and_echo_examples_carry_bodies_byte_for_byte() {
     // 3 MiB of non-UTF-8 bytes: many frames each way, under the 5.5 MB payload limit.
     let sent: Vec<u8> = (0..3 << 20).map(|i: u32| (i * 7 % 251) as u8).collect();
     let r = srv
-        .send(
-            Request::post("/")
-                .header("content-type", "application/x-test")
-                .body(Full::new(Bytes::from(sent.clone())))
-                .unwrap(),
-        )
+        .send_typed("POST", "/", "application/x-test", sent.clone())
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.headers["content-type"], "application/x-test");

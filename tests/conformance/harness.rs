@@ -316,6 +316,23 @@ impl Server {
             .await
     }
 
+    /// `method` `path` with `body` of `content_type`.
+    pub async fn send_typed(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        body: impl Into<Bytes>,
+    ) -> Resp {
+        let req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("content-type", content_type)
+            .body(Full::new(body.into()))
+            .unwrap();
+        self.send(req).await
+    }
+
     /// Sends `req` (its URI is a path) on a fresh connection.
     pub async fn send<B>(&self, mut req: Request<B>) -> Resp
     where

@@ -172,14 +172,6 @@ async fn polyglot_micros_serve_read_their_database_refuse_writes_and_handle_acti
     );
 }
 
-async fn put(srv: &Server, path: &str, content_type: &str, body: impl Into<Bytes>) -> Resp {
-    let req = Request::put(path)
-        .header("content-type", content_type)
-        .body(Full::new(body.into()))
-        .unwrap();
-    srv.send(req).await
-}
-
 /// The Python Micro's `/items` and `/files` routes call `Deta().Base("items")` and
 /// `Deta().Drive("files")` (sdk/python/deta.py over `wasi:http`), which micro-wasm answers.
 #[tokio::test(flavor = "multi_thread")]
@@ -226,13 +218,14 @@ async fn a_python_micro_uses_deta_base_and_drive_through_deta_py() {
 
     // Non-UTF-8 bytes, larger than one read of the response stream.
     let file: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
-    let r = put(
-        &srv,
-        "/py/files/data.bin",
-        "application/octet-stream",
-        file.clone(),
-    )
-    .await;
+    let r = srv
+        .send_typed(
+            "PUT",
+            "/py/files/data.bin",
+            "application/octet-stream",
+            file.clone(),
+        )
+        .await;
     assert_eq!(r.status, 201, "{}", r.text());
     assert_eq!(json(&r)["size"], file.len());
     let r = srv.get("/py/files/data.bin").await;
@@ -257,11 +250,11 @@ async fn large_random_bodies_cross_each_sdk_byte_for_byte() {
         for size in [0, 1, 65_535, 65_537, large] {
             let body = random[..size].to_vec();
             let r = srv
-                .send(
-                    Request::post(format!("{prefix}/echo"))
-                        .header("content-type", "application/x-random")
-                        .body(Full::new(Bytes::from(body.clone())))
-                        .unwrap(),
+                .send_typed(
+                    "POST",
+                    &format!("{prefix}/echo"),
+                    "application/x-random",
+                    body.clone(),
                 )
                 .await;
             assert_eq!(r.status, 200, "{micro}: {}", r.text());
@@ -276,7 +269,9 @@ async fn large_random_bodies_cross_each_sdk_byte_for_byte() {
     }
     for prefix in ["/py", "/js"] {
         let path = format!("{prefix}/files/random.bin");
-        let r = put(&srv, &path, "application/octet-stream", random.clone()).await;
+        let r = srv
+            .send_typed("PUT", &path, "application/octet-stream", random.clone())
+            .await;
         assert_eq!(
             (r.status, json(&r)["size"].clone()),
             (201, large.into()),
@@ -319,12 +314,7 @@ async fn s6_a_python_micro_that_keeps_what_it_writes_is_replaced_before_the_memo
     rand::fill(&mut body[..]);
     for i in 0..40 {
         let r = srv
-            .send(
-                Request::post("/echo")
-                    .header("content-type", "application/octet-stream")
-                    .body(Full::new(Bytes::from(body.clone())))
-                    .unwrap(),
-            )
+            .send_typed("POST", "/echo", "application/octet-stream", body.clone())
             .await;
         assert_eq!(r.status, 200, "echo {i}: {}", r.text());
         assert!(r.body == body, "echo {i}: the body comes back whole");
@@ -471,20 +461,23 @@ async fn a_javascript_micro_uses_deta_base_and_drive_through_deta_js() {
 
     // Drive: bytes; a file put by path (/tmp); one over 10 MiB, so in two parts.
     let file: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
-    let r = put(
-        &srv,
-        "/js/files/data.bin",
-        "application/octet-stream",
-        file.clone(),
-    )
-    .await;
+    let r = srv
+        .send_typed(
+            "PUT",
+            "/js/files/data.bin",
+            "application/octet-stream",
+            file.clone(),
+        )
+        .await;
     assert_eq!(
         (r.status, json(&r)["size"].clone()),
         (201, j!(300_000)),
         "{}",
         r.text()
     );
-    let r = put(&srv, "/js/files/notes.txt?via=path", "text/plain", "hello").await;
+    let r = srv
+        .send_typed("PUT", "/js/files/notes.txt?via=path", "text/plain", "hello")
+        .await;
     assert_eq!(r.status, 201, "{}", r.text());
     let big = (10 << 20) + 7;
     let r = srv

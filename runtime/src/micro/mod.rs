@@ -35,6 +35,7 @@ use crate::store::StoreData;
 use crate::store::linker::Linked;
 use crate::telemetry::activity::Activity;
 use crate::telemetry::metrics::{MicroMetrics, MicroState};
+use crate::telemetry::thread_index;
 use warm::{Warm, WarmBudget};
 
 /// Most idle instances a Micro keeps warm. A burst beyond this makes new instances (a cold
@@ -92,7 +93,9 @@ pub struct Instance {
     pub proxy: Proxy,
     /// The generation of the component it was made from.
     generation: u64,
-    /// The thread it last ran on (see [`this_thread`]).
+    /// The thread it last ran on ([`thread_index`]). A warm instance goes preferably to a
+    /// request on that thread, whose core still caches its store, stack and linear memory; a
+    /// shared pool handed instances back and forth between the connection workers.
     thread: usize,
 }
 
@@ -102,13 +105,6 @@ fn pick<T>(warm: &[T], thread: impl Fn(&T) -> usize, here: usize) -> Option<usiz
     warm.iter()
         .rposition(|inst| thread(inst) == here)
         .or_else(|| warm.len().checked_sub(1))
-}
-
-/// A small number naming the calling thread. A warm instance goes preferably to a request on
-/// the thread that last ran it, whose core still caches its store, stack and linear memory;
-/// a shared pool handed instances back and forth between the connection workers.
-fn this_thread() -> usize {
-    crate::telemetry::thread_index()
 }
 
 /// The component new instances are made from, and its generation (1 at start, one more on
@@ -271,7 +267,7 @@ impl Micro {
                 store,
                 proxy,
                 generation,
-                thread: this_thread(),
+                thread: thread_index(),
             },
             true,
         ))
@@ -280,7 +276,7 @@ impl Micro {
     /// A warm instance of the current generation, if one is kept: the one this thread ran
     /// last, else the one given back last.
     fn take_warm(&self) -> Option<Instance> {
-        let here = this_thread();
+        let here = thread_index();
         let mut warm = self.warm.lock().unwrap();
         let current = self.generation.load(Ordering::Acquire);
         loop {
@@ -317,7 +313,7 @@ impl Micro {
             tracing::debug!(micro = %self.name, bytes, "instance retired: memory near its limit");
             return;
         }
-        inst.thread = this_thread();
+        inst.thread = thread_index();
         let data = inst.store.data_mut();
         data.fds.sweep(&data.table);
         let max = MAX_WARM.min(self.limits.concurrency as usize);
@@ -455,13 +451,5 @@ mod tests {
         // No instance of this thread: the one given back last.
         assert_eq!(pick(&warm, |t| *t, 3), Some(3));
         assert_eq!(pick(&[] as &[usize], |t| *t, 1), None);
-    }
-
-    #[test]
-    fn threads_get_distinct_numbers() {
-        let here = this_thread();
-        assert_eq!(this_thread(), here);
-        let there = std::thread::spawn(this_thread).join().unwrap();
-        assert_ne!(here, there);
     }
 }

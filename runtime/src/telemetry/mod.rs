@@ -37,3 +37,16 @@ pub fn shard() -> usize {
 #[derive(Debug, Default)]
 #[repr(align(128))]
 pub struct Padded<T>(pub T);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn threads_get_distinct_numbers() {
+        let here = thread_index();
+        assert_eq!(thread_index(), here);
+        let there = std::thread::spawn(thread_index).join().unwrap();
+        assert_ne!(here, there);
+    }
+}

@@ -1,18 +1,20 @@
-//! Bodies as streams: [`BodyReader`], a request body read as it arrives, and the two ends of a
-//! response body sent while it is made (a [`Stream`] of the response, written by
-//! [`OutgoingWriter`]).
+//! Bodies as streams: [`BodyReader`], a request body (or a fetched response's) read as it
+//! arrives, and the two ends of a response body sent while it is made (a [`Stream`] of the
+//! response, written to a [`BodyOut`]).
 //!
 //! Owns reading `wasi:http` incoming bodies (piece by piece, or whole for handlers that take
 //! plain data) and writing outgoing bodies within the stream's `check-write` budget: every
-//! response body, whole or streamed, goes through [`write_all`]. It does not parse heads,
-//! route or choose statuses (`http`, `router` and `response` do).
+//! response body, whole or streamed, goes through [`write_all`], except a [`BodyReader`]
+//! passed on as a response, which the host splices from stream to stream. It does not parse
+//! heads, route or choose statuses (`http`, `router` and `response` do).
 
+use std::any::Any;
 use std::cell::Cell;
 use std::fmt;
 use std::io::{self, BufRead, Read, Write};
 use std::rc::Rc;
 
-use wasi::http::types::{IncomingBody, IncomingRequest};
+use wasi::http::types::{IncomingBody, IncomingRequest, IncomingResponse};
 use wasi::io::streams::{InputStream, OutputStream, StreamError};
 
 /// The most bytes one read of a request body asks the host for (it hands out at most what it
@@ -23,12 +25,16 @@ const STREAM_CHUNK: usize = 256 << 10;
 
 /// A request body, read as it arrives: what a streaming handler gets instead of
 /// [`Request::body`](crate::Request::body) (see [`Streaming`](crate::Streaming) and
-/// [`Router::post_stream`](crate::Router::post_stream)).
+/// [`Router::post_stream`](crate::Router::post_stream)); also the body of a fetched response
+/// ([`StreamingResponse::body`](crate::client::StreamingResponse::body)).
 ///
 /// It is [`Read`] and [`BufRead`]: each piece is the one the host hands over (up to 1 MiB),
 /// kept until it is read, so small reads do not make a host call each. [`copy_to`] writes the
 /// pieces on without copying them first. A handler that reads only part of the body may drop
-/// the rest.
+/// the rest. Passed on as a response body ([`Response::stream`](crate::Response::stream), or
+/// a [`StreamingResponse`](crate::client::StreamingResponse) turned into a response), what
+/// is left of it goes from the host's incoming stream to the response's without entering the
+/// guest's memory (`wasi:io`'s `splice`).
 ///
 /// [`copy_to`]: BodyReader::copy_to
 ///
@@ -53,11 +59,15 @@ pub struct BodyReader {
     incoming: Option<Incoming>,
 }
 
-/// An incoming body and its stream. Fields drop in order: the stream before the body, as
-/// `wasi:http` requires of a child and its parent.
+/// An incoming body and its stream, and the fetched response it belongs to, if any. Fields
+/// drop in order: the stream before the body before the response, as `wasi:http` requires of
+/// children and their parents.
 struct Incoming {
     stream: InputStream,
     body: IncomingBody,
+    response: Option<IncomingResponse>,
+    /// What the body is, for errors: "the request body", "the response body".
+    what: &'static str,
 }
 
 impl BodyReader {
@@ -65,11 +75,36 @@ impl BodyReader {
     pub(crate) fn incoming(request: &IncomingRequest) -> Result<BodyReader, String> {
         let body = request.consume().map_err(|()| "body already consumed")?;
         let stream = body.stream().map_err(|()| "body stream already taken")?;
-        Ok(BodyReader {
+        Ok(BodyReader::unread(Incoming {
+            stream,
+            body,
+            response: None,
+            what: "the request body",
+        }))
+    }
+
+    /// The body of a fetched `response`, not read yet.
+    pub(crate) fn fetched(response: IncomingResponse) -> Result<BodyReader, &'static str> {
+        let body = response
+            .consume()
+            .map_err(|()| "the response body was already taken")?;
+        let stream = body
+            .stream()
+            .map_err(|()| "the response body stream was already taken")?;
+        Ok(BodyReader::unread(Incoming {
+            stream,
+            body,
+            response: Some(response),
+            what: "the response body",
+        }))
+    }
+
+    fn unread(incoming: Incoming) -> BodyReader {
+        BodyReader {
             chunk: Vec::new(),
             pos: 0,
-            incoming: Some(Incoming { stream, body }),
-        })
+            incoming: Some(incoming),
+        }
     }
 
     /// Writes the rest of the body to `out` and returns how many bytes that was. Each piece
@@ -134,21 +169,64 @@ impl BodyReader {
                     self.pos = 0;
                     return Ok(true);
                 }
-                Err(StreamError::Closed) => {
-                    let Incoming { stream, body } = self.incoming.take().expect("checked");
-                    drop(stream);
-                    drop(IncomingBody::finish(body));
-                }
+                Err(StreamError::Closed) => self.finish_incoming(),
                 Err(StreamError::LastOperationFailed(e)) => {
-                    return Err(io::Error::other(format!(
-                        "reading the request body: {}",
-                        e.to_debug_string()
-                    )));
+                    return Err(read_error(incoming.what, e));
                 }
             }
         }
         Ok(false)
     }
+
+    /// Ends the host's body once its stream is closed.
+    fn finish_incoming(&mut self) {
+        if let Some(Incoming {
+            stream,
+            body,
+            response,
+            ..
+        }) = self.incoming.take()
+        {
+            drop(stream);
+            drop(IncomingBody::finish(body));
+            drop(response);
+        }
+    }
+
+    /// Sends the rest of the body to `out`: the piece already read through [`write_all`],
+    /// then whatever the host still has, spliced from its stream to `out` (each splice moves
+    /// what has arrived, at most what `check-write` allows) without a copy in guest memory.
+    fn splice_to(&mut self, out: &OutputStream) -> io::Result<()> {
+        write_all(out, &self.chunk[self.pos..]).map_err(stream_error)?;
+        self.pos = self.chunk.len();
+        while let Some(incoming) = &self.incoming {
+            // Reading and writing fail alike: the output's state tells them apart.
+            match out.blocking_splice(&incoming.stream, u64::MAX) {
+                Ok(_) => {}
+                Err(StreamError::Closed) => {
+                    out.check_write().map_err(stream_error)?;
+                    self.finish_incoming();
+                }
+                Err(StreamError::LastOperationFailed(e)) => {
+                    return Err(match out.check_write() {
+                        Ok(_) => read_error(incoming.what, e),
+                        Err(error) => stream_error(error),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A failed read of `what`, saying why: the HTTP error the host gives for a fetched body
+/// (a timeout, a reset connection), else its description of `e`.
+fn read_error(what: &str, e: wasi::io::error::Error) -> io::Error {
+    let why = match wasi::http::types::http_error_code(&e) {
+        Some(code) => crate::client::Error::from(code).to_string(),
+        None => e.to_debug_string(),
+    };
+    io::Error::other(format!("reading {what}: {why}"))
 }
 
 /// A body of these bytes: to test a streaming handler, or to give it a body read already.
@@ -195,7 +273,7 @@ impl fmt::Debug for BodyReader {
 }
 
 /// What writes a streamed response body.
-pub(crate) type WriteBody = Box<dyn FnOnce(&mut dyn Write) -> io::Result<()>>;
+pub(crate) type WriteBody = Box<dyn FnOnce(&mut BodyOut<'_>) -> io::Result<()>>;
 
 /// A response body made while it is sent. Clones of a response share it: the first one sent
 /// takes it (and a later one is refused, see `http::send`). Two are equal when they share it.
@@ -203,17 +281,27 @@ pub(crate) type WriteBody = Box<dyn FnOnce(&mut dyn Write) -> io::Result<()>>;
 pub(crate) struct Stream(Rc<Cell<Option<WriteBody>>>);
 
 impl Stream {
+    /// A body that `write` writes to a [`Write`].
     pub(crate) fn new(write: impl FnOnce(&mut dyn Write) -> io::Result<()> + 'static) -> Self {
+        Stream::to_body_out(move |out| write(out))
+    }
+
+    fn to_body_out(write: impl FnOnce(&mut BodyOut<'_>) -> io::Result<()> + 'static) -> Self {
         Stream(Rc::new(Cell::new(Some(Box::new(write)))))
     }
 
     /// A body read from `source` into a buffer, each read written at once. The buffer holds
-    /// [`STREAM_CHUNK`] bytes, or `length` (the body's, when known) if that is less.
+    /// [`STREAM_CHUNK`] bytes, or `length` (the body's, when known) if that is less. A
+    /// [`BodyReader`] sent to the host is spliced instead (see [`BodyReader::splice_to`]).
     pub(crate) fn from_reader(mut source: impl Read + 'static, length: Option<u64>) -> Self {
         let size = length.map_or(STREAM_CHUNK, |n| {
             usize::try_from(n).map_or(STREAM_CHUNK, |n| n.clamp(1, STREAM_CHUNK))
         });
-        Stream::new(move |out| {
+        Stream::to_body_out(move |out| {
+            let reader = (&mut source as &mut dyn Any).downcast_mut::<BodyReader>();
+            if let (BodyOut::Host(stream), Some(reader)) = (&*out, reader) {
+                return reader.splice_to(stream);
+            }
             let mut buf = vec![0; size];
             loop {
                 match source.read(&mut buf) {
@@ -246,26 +334,31 @@ impl fmt::Debug for Stream {
     }
 }
 
-/// A response's outgoing body stream as a [`Write`]: each write goes out whole through
-/// [`write_all`]; `flush` waits until the host has taken everything written.
-pub(crate) struct OutgoingWriter(pub(crate) OutputStream);
-
-impl OutgoingWriter {
-    /// Asks the host to flush what was written (without waiting) and drops the stream, so
-    /// the body can be finished.
-    pub(crate) fn finish(self) -> io::Result<()> {
-        self.0.flush().map_err(stream_error)
-    }
+/// Where a response body goes: the host's outgoing body stream, when the response is sent,
+/// or any writer ([`Response::write_body`](crate::Response::write_body)). As a [`Write`], each
+/// write to the host goes out whole through [`write_all`], and `flush` waits until the host
+/// has taken everything written.
+pub(crate) enum BodyOut<'a> {
+    Host(&'a OutputStream),
+    Other(&'a mut dyn Write),
 }
 
-impl Write for OutgoingWriter {
+impl Write for BodyOut<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        write_all(&self.0, buf).map_err(stream_error)?;
-        Ok(buf.len())
+        match self {
+            BodyOut::Host(stream) => {
+                write_all(stream, buf).map_err(stream_error)?;
+                Ok(buf.len())
+            }
+            BodyOut::Other(out) => out.write(buf),
+        }
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.0.blocking_flush().map_err(stream_error)
+        match self {
+            BodyOut::Host(stream) => stream.blocking_flush().map_err(stream_error),
+            BodyOut::Other(out) => out.flush(),
+        }
     }
 }
 
@@ -289,7 +382,7 @@ pub(crate) fn write_all(stream: &OutputStream, mut bytes: &[u8]) -> Result<(), S
     Ok(())
 }
 
-fn stream_error(error: StreamError) -> io::Error {
+pub(crate) fn stream_error(error: StreamError) -> io::Error {
     match error {
         StreamError::Closed => io::Error::new(io::ErrorKind::BrokenPipe, "the body stream closed"),
         StreamError::LastOperationFailed(e) => io::Error::other(e.to_debug_string()),
@@ -334,7 +427,7 @@ mod tests {
             .take()
             .unwrap();
         let mut out = Pieces::default();
-        write(&mut out).unwrap();
+        write(&mut BodyOut::Other(&mut out)).unwrap();
         assert_eq!(out.bytes, data);
         assert_eq!(out.writes, 3, "one write per buffer read");
         // A known length smaller than a piece: one buffer of that size, one write.
@@ -345,7 +438,7 @@ mod tests {
                 .take()
                 .unwrap();
             let mut out = Pieces::default();
-            write(&mut out).unwrap();
+            write(&mut BodyOut::Other(&mut out)).unwrap();
             assert_eq!((out.bytes, out.writes), (data, usize::from(length > 0)));
         }
     }

@@ -319,7 +319,6 @@ fn origin(host: &str) -> String {
 #[cfg(test)]
 pub(crate) mod fake {
     use std::collections::VecDeque;
-    use std::io::Cursor;
     use std::sync::{Arc, Mutex};
 
     use super::*;
@@ -384,7 +383,7 @@ pub(crate) mod fake {
             Ok(StreamingResponse {
                 status: response.status,
                 headers: response.headers,
-                body: Box::new(Cursor::new(response.body)),
+                body: response.body.into(),
             })
         }
     }

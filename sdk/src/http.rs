@@ -14,7 +14,7 @@ use wasi::http::types::{
     Fields, IncomingRequest, OutgoingBody, OutgoingResponse, ResponseOutparam,
 };
 
-use crate::body::{BodyReader, OutgoingWriter};
+use crate::body::{BodyOut, BodyReader, stream_error};
 use crate::response::STREAM_TAKEN;
 use crate::{IntoResponse, Response, Router};
 
@@ -367,13 +367,18 @@ fn send(out: ResponseOutparam, response: Response) {
         }
     };
     ResponseOutparam::set(out, Ok(outgoing));
-    let mut writer = OutgoingWriter(outgoing_body.write().expect("stream taken once"));
+    let stream = outgoing_body.write().expect("stream taken once");
+    let mut out = BodyOut::Host(&stream);
     let streamed = write.is_some();
     let written = match write {
-        None => writer.write_all(&body),
-        Some(write) => write(&mut writer),
+        None => out.write_all(&body),
+        Some(write) => write(&mut out),
     };
-    match written.and_then(|()| writer.finish()) {
+    // Asks the host to flush what was written (without waiting); the stream is dropped
+    // before the body is finished.
+    let flushed = written.and_then(|()| stream.flush().map_err(stream_error));
+    drop(stream);
+    match flushed {
         Ok(()) => {
             let _ = OutgoingBody::finish(outgoing_body, None);
         }

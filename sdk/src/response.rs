@@ -9,7 +9,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::body::Stream;
+use crate::body::{BodyOut, Stream};
 
 /// A response: status, headers, body.
 ///
@@ -169,7 +169,7 @@ impl Response {
         match self.stream {
             None => out.write_all(&self.body),
             Some(stream) => match stream.take() {
-                Some(write) => write(out),
+                Some(write) => write(&mut BodyOut::Other(out)),
                 None => Err(io::Error::other(STREAM_TAKEN)),
             },
         }

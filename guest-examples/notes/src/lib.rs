@@ -11,7 +11,7 @@
 //! - `GET /:key`, `PATCH /:key` (set the fields of a JSON object, `null` deletes one),
 //!   `DELETE /:key` (the note and its attachment);
 //! - `PUT /:key/attachment` — the body is the file (put in 10 MiB parts when larger); the
-//!   note gets `"attachment": {"size", "type"}`; `GET /:key/attachment` returns the file;
+//!   note gets `"attachment": {"size", "type"}`; `GET /:key/attachment` streams the file back;
 //! - `POST /__space/v0/actions` — the runtime's scheduled action: appends
 //!   `<UTC timestamp> <event id> <trigger>` to `/tmp/actions.log`; `GET /actions` shows it;
 //! - `GET /health` — `{"ok": true}` without touching the data, for uptime checks (and the
@@ -161,8 +161,10 @@ fn download(request: Request) -> Answer {
     let content_type = note["attachment"]["type"]
         .as_str()
         .unwrap_or("application/octet-stream");
-    match attachments()?.get(key)? {
-        Some(file) => Ok(Response::bytes(200, content_type, file)),
+    // Streamed: the host splices the file from Drive's answer into the response, so it never
+    // sits whole in the Micro's memory.
+    match attachments()?.open(key)? {
+        Some(file) => Ok(Response::from(file).with_header("content-type", content_type)),
         None => Ok(Response::error(404, "the note has no attachment")),
     }
 }

@@ -42,7 +42,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::Method;
+use crate::{BodyReader, Method};
 
 /// How much of a response body [`fetch`] reads unless [`Request::max_response_body`] says
 /// otherwise: 64 MiB.
@@ -254,8 +254,9 @@ pub struct StreamingResponse {
     pub status: u16,
     /// The headers in order; names in lowercase, values decoded as UTF-8 (lossily).
     pub headers: Vec<(String, String)>,
-    /// The body; reading it blocks until bytes arrive, `Ok(0)` at its end.
-    pub body: Box<dyn Read>,
+    /// The body; reading it blocks until bytes arrive, `Ok(0)` at its end. Turned into a
+    /// handler's response, the host splices it on without it entering guest memory.
+    pub body: BodyReader,
 }
 
 impl StreamingResponse {

@@ -75,7 +75,7 @@ fn reads_bounded() {
     let streaming = StreamingResponse {
         status: 200,
         headers: vec![("content-length".into(), "3".into())],
-        body: Box::new(io::Cursor::new(b"abc".to_vec())),
+        body: b"abc".to_vec().into(),
     };
     let response = streaming.into_response(10).unwrap();
     assert_eq!(response.body, b"abc");
@@ -105,7 +105,7 @@ fn proxies_streamed_responses() {
             ("content-length".into(), "3".into()),
             ("transfer-encoding".into(), "chunked".into()),
         ],
-        body: Box::new(io::Cursor::new(b"abc".to_vec())),
+        body: b"abc".to_vec().into(),
     };
     let response: crate::Response = fetched.into();
     assert_eq!(response.status, 206);

@@ -1,17 +1,15 @@
 //! The `wasi:http` calls of the client: sending a request, writing its body, waiting for
 //! and reading the response. The rest of the client builds and checks plain data.
 
-use std::io::{self, Read};
-
 use wasi::http::outgoing_handler;
 use wasi::http::types::{
-    Fields, FutureIncomingResponse, IncomingBody, IncomingResponse, Method as WasiMethod,
-    OutgoingBody, OutgoingRequest, RequestOptions, Scheme,
+    Fields, FutureIncomingResponse, IncomingResponse, Method as WasiMethod, OutgoingBody,
+    OutgoingRequest, RequestOptions, Scheme,
 };
-use wasi::io::streams::{InputStream, OutputStream, StreamError};
+use wasi::io::streams::{OutputStream, StreamError};
 
 use super::{Error, Request, StreamingResponse, Target};
-use crate::Method;
+use crate::{BodyReader, Method};
 
 pub(super) fn send(request: &Request, target: &Target) -> Result<StreamingResponse, Error> {
     let mut list: Vec<(String, Vec<u8>)> = request
@@ -105,20 +103,11 @@ pub(super) fn send(request: &Request, target: &Target) -> Result<StreamingRespon
             )
         })
         .collect();
-    let incoming = response
-        .consume()
-        .map_err(|()| Error::Stream("the response body was already taken".into()))?;
-    let stream = incoming
-        .stream()
-        .map_err(|()| Error::Stream("the response body stream was already taken".into()))?;
+    let body = BodyReader::fetched(response).map_err(|e| Error::Stream(e.into()))?;
     Ok(StreamingResponse {
         status,
         headers,
-        body: Box::new(Body {
-            stream: Some(stream),
-            _body: Some(incoming),
-            _response: response,
-        }),
+        body,
     })
 }
 
@@ -196,37 +185,5 @@ fn wasi_method(method: &Method) -> WasiMethod {
         Method::Trace => WasiMethod::Trace,
         Method::Patch => WasiMethod::Patch,
         Method::Other(other) => WasiMethod::Other(other.clone()),
-    }
-}
-
-/// A response body. Fields drop in order: the stream, then the body, then the response
-/// (children before parents, as `wasi:http` requires).
-struct Body {
-    stream: Option<InputStream>,
-    _body: Option<IncomingBody>,
-    _response: IncomingResponse,
-}
-
-impl Read for Body {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let Some(stream) = &self.stream else {
-            return Ok(0);
-        };
-        if buf.is_empty() {
-            return Ok(0);
-        }
-        let len = u64::try_from(buf.len()).unwrap_or(u64::MAX);
-        match stream.blocking_read(len) {
-            Ok(chunk) => {
-                let n = chunk.len().min(buf.len());
-                buf[..n].copy_from_slice(&chunk[..n]);
-                Ok(n)
-            }
-            Err(StreamError::Closed) => {
-                self.stream = None;
-                Ok(0)
-            }
-            Err(e) => Err(io::Error::other(stream_error(e).to_string())),
-        }
     }
 }

@@ -48,9 +48,9 @@ use std::ops::{Bound, RangeBounds};
 
 use serde::Deserialize;
 
-use crate::Method;
 use crate::client::{Request, Response};
 use crate::deta::{Service, encode, json_body, unexpected};
+use crate::{BodyReader, Method};
 
 pub use crate::deta::Error;
 
@@ -93,13 +93,30 @@ pub struct Deleted {
     pub failed: BTreeMap<String, String>,
 }
 
-/// A file being downloaded, from [`Drive::open`]: read it with [`Read`].
+/// A file being downloaded, from [`Drive::open`]: read it with [`Read`], or answer a request
+/// with it (`Response::from(download)`: 200, its type and length, the bytes spliced by the
+/// host from the download to the response without entering guest memory).
 pub struct Download {
     /// The `content-type` the service sent.
     pub content_type: Option<String>,
     /// The `content-length` the service sent.
     pub content_length: Option<u64>,
-    body: Box<dyn Read>,
+    body: BodyReader,
+}
+
+impl From<Download> for crate::Response {
+    fn from(download: Download) -> Self {
+        let content_type = download.content_type.as_deref();
+        let mut response = crate::Response::stream(
+            200,
+            content_type.unwrap_or("application/octet-stream"),
+            download.body,
+        );
+        if let Some(length) = download.content_length {
+            response.set_header("content-length", &length.to_string());
+        }
+        response
+    }
 }
 
 impl Read for Download {

@@ -127,7 +127,8 @@ async fn the_notes_example_keeps_notes_and_attachments_across_a_restart() {
 }
 
 /// The body benchmark guest (`guest-examples/mirror`, raw `wasi:http`, streaming) sends a body
-/// back byte for byte with its length and type, and generates downloads; the SDK echo reads a
+/// back byte for byte with its length and type (read and written, or spliced by the host), and
+/// generates downloads; the SDK echo reads a
 /// body of several frames whole. Both write as `check-write` allows.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_mirror_and_echo_examples_carry_bodies_byte_for_byte() {
@@ -149,7 +150,16 @@ async fn the_mirror_and_echo_examples_carry_bodies_byte_for_byte() {
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.headers["content-type"], "application/x-test");
     assert_eq!(r.headers["content-length"], sent.len().to_string().as_str());
+    assert_eq!(r.headers["x-mirror"], "read-write");
     assert!(r.body == sent, "{} bytes back, not the same", r.body.len());
+    // The same through `splice`: the host moves the bytes without the guest reading them.
+    let r = srv
+        .send_typed("POST", "/splice", "application/x-test", sent.clone())
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.headers["content-length"], sent.len().to_string().as_str());
+    assert_eq!(r.headers["x-mirror"], "splice");
+    assert!(r.body == sent, "{} bytes spliced back, not the same", r.body.len());
 
     let r = srv.get("/download?bytes=300001").await;
     assert_eq!(r.status, 200, "{}", r.text());

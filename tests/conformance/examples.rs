@@ -159,7 +159,11 @@ async fn the_mirror_and_echo_examples_carry_bodies_byte_for_byte() {
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.headers["content-length"], sent.len().to_string().as_str());
     assert_eq!(r.headers["x-mirror"], "splice");
-    assert!(r.body == sent, "{} bytes spliced back, not the same", r.body.len());
+    assert!(
+        r.body == sent,
+        "{} bytes spliced back, not the same",
+        r.body.len()
+    );
 
     let r = srv.get("/download?bytes=300001").await;
     assert_eq!(r.status, 200, "{}", r.text());

@@ -4,8 +4,9 @@
 //! before answering fails too (the guest sees its allocation refused), while the streaming
 //! upload (`Router::post_stream`, a `BodyReader` copied into a file in `/tmp`), the
 //! streamed download (`Response::file`), a mirror (the `BodyReader` as `Response::stream`'s
-//! source) and a generated body (`Response::stream_with`) move 5 MB intact. The guest is
-//! `tests/guests/sdk-probe`.
+//! source) and a generated body (`Response::stream_with`) move 5 MB intact. And S9 for a
+//! guest that answered before reading its body: a chunked body over the limit is still the
+//! request's 413. The guest is `tests/guests/sdk-probe`.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -256,4 +257,42 @@ async fn sdk_streams_a_failing_body_fails_the_response_and_is_logged() {
     // The Micro goes on serving.
     let r = srv.get("/generate?bytes=10").await;
     assert_eq!(&r.body[..], &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+}
+
+/// S9 for a guest that answers before it reads the body: the SDK mirror sets its response
+/// head, then passes the request body on (spliced by the host). A chunked body that crosses
+/// `payload` fails that response before anything was sent, and the client gets the request's
+/// 413 `request_too_large`, not a 502 for the guest. Under the limit the same route works.
+#[tokio::test(flavor = "multi_thread")]
+async fn s9_a_chunked_body_over_the_limit_is_413_when_the_guest_answered_first() {
+    use http_body_util::StreamBody;
+    use hyper::body::{Bytes, Frame};
+
+    let sdk = guest("sdk_probe").display().to_string();
+    let app = AppDir::new(&format!(
+        "[app]\nname = \"bodies\"\n\n[limits]\npayload = \"100kB\"\n\n\
+         [[micro]]\nname = \"sdk\"\ncomponent = '{sdk}'\nsrc = \"code\"\nprimary = true\n"
+    ));
+    app.write("code/.keep", "");
+    let srv = app.serve(&[]);
+    let chunked = |pieces: usize| {
+        let frames: Vec<Result<Frame<Bytes>, std::convert::Infallible>> = (0..pieces)
+            .map(|i| Ok(Frame::data(Bytes::from(vec![i as u8; 10_000]))))
+            .collect();
+        hyper::Request::post("/mirror")
+            .body(StreamBody::new(futures::stream::iter(frames)))
+            .unwrap()
+    };
+    let r = srv.send(chunked(30)).await;
+    r.assert_error(413, "request_too_large", Some("sdk"));
+
+    let r = srv.send(chunked(10)).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.body.len(), 100_000);
+    assert!(
+        r.body
+            .chunks(10_000)
+            .enumerate()
+            .all(|(i, c)| c.iter().all(|&b| b == i as u8))
+    );
 }

@@ -176,7 +176,7 @@ where
     if too_large.load(Ordering::Acquire) {
         return Err(request_too_large(name, limits.payload));
     }
-    finish_response(
+    let response = finish_response(
         name,
         limits.payload,
         head,
@@ -184,7 +184,14 @@ where
         timeout,
         task,
     )
-    .await
+    .await;
+    // A guest that answered before reading its body (a mirror, an upload streamed on) fails
+    // its response when the body crosses the limit: while nothing was sent yet, that is the
+    // request's 413, not the guest's 502.
+    match response {
+        Err(_) if too_large.load(Ordering::Acquire) => Err(request_too_large(name, limits.payload)),
+        response => response,
+    }
 }
 
 fn request_too_large(micro: &str, limit: u64) -> HttpError {

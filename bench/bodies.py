@@ -58,14 +58,15 @@ def main(args, bench):
         nat = bench.native()
         mirrors = {mw: "/", wt_mirror: "/", nat: "/"}
         echoes = {mw: "/echo/", wt_echo: "/", nat: "/echo"}
-        check(mirrors, echoes, splices={mw: "/splice", wt_mirror: "/splice"})
+        splices = {mw: "/splice", wt_mirror: "/splice"}
+        check(mirrors, echoes, splices)
         for name, size in (("mirror_64k", 64 * KIB), ("mirror_1m", MIB)):
             log_scenario(bench, name)
             report[name] = scenario(bench, args, mirrors, scripts[size])
             add_rate(report[name], size)
         log_scenario(bench, "splice_64k")
-        splices = {s: "/splice" for s in (mw, wt_mirror)} | {nat: "/"}
-        report["splice_64k"] = scenario(bench, args, splices, scripts[64 * KIB])
+        # The native server has no guest memory to spare: its splice is its mirror.
+        report["splice_64k"] = scenario(bench, args, splices | {nat: "/"}, scripts[64 * KIB])
         add_rate(report["splice_64k"], 64 * KIB)
         log_scenario(bench, "echo_64k")
         report["echo_64k"] = scenario(bench, args, echoes, scripts[64 * KIB])

@@ -272,7 +272,7 @@ impl Service {
         path: &str,
         body: &T,
     ) -> Result<Request, Error> {
-        let body = serde_json::to_vec(body)
+        let body = crate::json_out::to_vec(body)
             .map_err(|e| Error::Invalid(format!("cannot serialise the body as JSON: {e}")))?;
         Ok(self
             .request(method, path)

@@ -85,6 +85,7 @@ mod deta;
 pub mod drive;
 pub mod env;
 mod http;
+mod json_out;
 mod response;
 mod router;
 pub mod sqlite;

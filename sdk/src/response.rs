@@ -178,12 +178,12 @@ impl Response {
     /// `application/json`: `value` serialised (a [`serde_json::Value`] made with `json!`, or
     /// anything [`Serialize`]). If it cannot be serialised: 500 `{"error": ...}`.
     pub fn json<T: Serialize + ?Sized>(status: u16, value: &T) -> Self {
-        match serde_json::to_vec(value) {
+        match crate::json_out::to_vec(value) {
             Ok(body) => Response::bytes(status, JSON, body),
             Err(e) => Response::bytes(
                 500,
                 JSON,
-                serde_json::json!({ "error": "cannot serialise the response", "message": e.to_string() })
+                serde_json::json!({ "error": "cannot serialise the response", "message": e })
                     .to_string(),
             ),
         }

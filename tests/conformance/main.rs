@@ -27,6 +27,7 @@ mod outbound;
 mod polyglot;
 mod precompiled;
 mod sandbox;
+mod sdk_json;
 mod sdk_streams;
 mod sqlite;
 mod sqlite_bundled;

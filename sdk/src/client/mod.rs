@@ -117,7 +117,7 @@ impl Request {
     /// content type is set already). A value that cannot be serialised (a map with non-string
     /// keys) gives an empty body.
     pub fn json<T: Serialize + ?Sized>(mut self, value: &T) -> Self {
-        self.body = serde_json::to_vec(value).unwrap_or_default();
+        self.body = crate::json_out::to_vec(value).unwrap_or_default();
         if self.header_value("content-type").is_none() {
             self.headers
                 .push(("content-type".into(), "application/json".into()));

@@ -13,6 +13,8 @@
 //!   fails after K bytes.
 //! - `POST /mirror` sends the body back as it arrives (its `BodyReader` as the source of
 //!   `Response::stream`), with the request's `content-length`.
+//! - `POST /json` answers `Response::json` of `{"text": <the body as UTF-8, lossily>,
+//!   "numbers": [...], "nested": {...}}`: the bytes the SDK's JSON writer makes in wasm.
 
 use std::io::Write;
 
@@ -141,8 +143,23 @@ fn generate(request: Request) -> Result<Response, Response> {
     })
 }
 
+/// JSON with strings, numbers and nesting: `text` is the body, so a client can send every
+/// character that needs escaping.
+fn json_bytes(request: Request) -> Response {
+    let text = String::from_utf8_lossy(&request.body);
+    Response::json(
+        200,
+        &json!({
+            "text": text,
+            "numbers": [0.1, 1e21, 1e-7, -0.0, 5e-324, f64::MAX, 1.0 / 3.0, i64::MIN, u64::MAX],
+            "nested": { "z": [true, false, null], "a": [[], {}], "é": "\u{2028}" },
+        }),
+    )
+}
+
 micro_space::export!(
     Router::new()
+        .post("/json", json_bytes)
         .get("/cwd", cwd)
         .post_stream("/upload", upload)
         .post("/upload-buffered", upload_buffered)

@@ -42,7 +42,7 @@ CACHE = ROOT / "bench" / ".cache"
 WASMTIME_VERSION = "48.0.8"
 WASMTIME = CACHE / f"wasmtime-{WASMTIME_VERSION}" / "bin" / "wasmtime"
 MICRO_WASM = ROOT / "target" / "release" / "micro-wasm"
-NATIVE = ROOT / "target" / "release" / "examples" / "native_hello"
+NATIVE = ROOT / "bench" / "native" / "target" / "release" / "native-hello"
 GUESTS = ROOT / "guest-examples" / "target" / "wasm32-wasip2" / "release"
 
 
@@ -56,7 +56,8 @@ def run(cmd, **kw):
 
 
 def build():
-    run(["cargo", "build", "--release", "-p", "micro-wasm", "--bin", "micro-wasm", "--example", "native_hello"], cwd=ROOT)
+    run(["cargo", "build", "--release", "-p", "micro-wasm", "--bin", "micro-wasm"], cwd=ROOT)
+    run(["cargo", "build", "--release"], cwd=ROOT / "bench" / "native")
     run(["cargo", "build", "--release", "--target", "wasm32-wasip2"], cwd=ROOT / "guest-examples")
     if not WASMTIME.exists():
         run(["cargo", "install", "wasmtime-cli", "--version", WASMTIME_VERSION, "--locked",

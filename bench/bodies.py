@@ -9,7 +9,8 @@ doing the same work, in one run with rounds interleaved (medians reported).
                          move the bytes (`splice`), so they never enter guest memory.
   SDK echo 64 KiB        POST to the `echo` guest (guest-examples/echo, the Rust SDK), which
                          answers the request as JSON, body included; the native server builds
-                         the same JSON with serde_json.
+                         the same JSON the same way (the same struct, written by
+                         sonic-rs as the SDK does).
   download 4 MiB         GET /download of the `mirror` guest: 4 MiB generated in the guest;
                          the native server sends the same bytes from one buffer.
 

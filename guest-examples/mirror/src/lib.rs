@@ -117,7 +117,9 @@ fn mirror(request: IncomingRequest, out: ResponseOutparam, splice: bool) {
                 output.blocking_splice(&input, u64::MAX).map(drop)
             } else {
                 let n = writable(&output)?;
-                input.blocking_read(n).and_then(|chunk| output.write(&chunk))
+                input
+                    .blocking_read(n)
+                    .and_then(|chunk| output.write(&chunk))
             };
             match step {
                 Ok(()) => {}

@@ -56,7 +56,8 @@ pub fn proxy(req: &Req) -> Outcome {
         write_all(&stream, &body).map_err(|e| Reply::text(502, format!("error: {e:?}\n")))?;
         let _ = stream.blocking_flush();
     }
-    OutgoingBody::finish(outgoing, None).map_err(|e| Reply::text(502, format!("error: {e:?}\n")))?;
+    OutgoingBody::finish(outgoing, None)
+        .map_err(|e| Reply::text(502, format!("error: {e:?}\n")))?;
     future.subscribe().block();
     let response = match future.get() {
         Some(Ok(Ok(resp))) => resp,
@@ -85,7 +86,10 @@ pub fn proxy(req: &Req) -> Outcome {
             Err(e) => return Ok(Reply::text(502, format!("error: body: {e:?}\n"))),
         }
     }
-    reply_headers.push(("content-length".to_string(), bytes.len().to_string().into_bytes()));
+    reply_headers.push((
+        "content-length".to_string(),
+        bytes.len().to_string().into_bytes(),
+    ));
     Ok(Reply::Stream {
         status,
         headers: reply_headers,

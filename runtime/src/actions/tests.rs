@@ -68,14 +68,30 @@ impl std::io::Write for Captured {
 }
 
 impl Captured {
+    /// Captures this thread's events until the guard drops.
+    ///
+    /// Tests run in parallel, and tracing caches per event site whether anyone listens: a site
+    /// first reached on another test's thread while no subscriber was set is cached as "never"
+    /// (and, racing with a `set_default` here, can stay so), and its events are then dropped
+    /// here too. So a global subscriber that listens and writes nowhere is set first, and the
+    /// cache is rebuilt once this thread's subscriber is set.
     fn start() -> (Captured, tracing::subscriber::DefaultGuard) {
+        static LISTEN_EVERYWHERE: std::sync::Once = std::sync::Once::new();
+        LISTEN_EVERYWHERE.call_once(|| {
+            let sink = tracing_subscriber::fmt()
+                .with_writer(std::io::sink)
+                .finish();
+            let _ = tracing::subscriber::set_global_default(sink);
+        });
         let captured = Captured::default();
         let writer = captured.clone();
         let subscriber = tracing_subscriber::fmt()
             .with_writer(move || writer.clone())
             .with_ansi(false)
             .finish();
-        (captured, tracing::subscriber::set_default(subscriber))
+        let guard = tracing::subscriber::set_default(subscriber);
+        tracing::callsite::rebuild_interest_cache();
+        (captured, guard)
     }
 
     fn lines(&self) -> Vec<String> {

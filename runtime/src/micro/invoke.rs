@@ -185,13 +185,13 @@ where
         task,
     )
     .await;
-    // A guest that answered before reading its body (a mirror, an upload streamed on) fails
-    // its response when the body crosses the limit: while nothing was sent yet, that is the
-    // request's 413, not the guest's 502.
-    match response {
-        Err(_) if too_large.load(Ordering::Acquire) => Err(request_too_large(name, limits.payload)),
-        response => response,
+    // A guest that answered before reading its body (a mirror, an upload streamed on) meets
+    // the limit while its response is being collected: nothing was sent yet, so the answer is
+    // the request's 413, whether the guest then failed its body or finished it short.
+    if too_large.load(Ordering::Acquire) {
+        return Err(request_too_large(name, limits.payload));
     }
+    response
 }
 
 fn request_too_large(micro: &str, limit: u64) -> HttpError {

@@ -66,8 +66,16 @@ struct Incoming {
     stream: InputStream,
     body: IncomingBody,
     response: Option<IncomingResponse>,
-    /// What the body is, for errors: "the request body", "the response body".
-    what: &'static str,
+}
+
+impl Incoming {
+    /// What the body is, for errors.
+    fn what(&self) -> &'static str {
+        match self.response {
+            Some(_) => "the response body",
+            None => "the request body",
+        }
+    }
 }
 
 impl BodyReader {
@@ -79,7 +87,6 @@ impl BodyReader {
             stream,
             body,
             response: None,
-            what: "the request body",
         }))
     }
 
@@ -95,7 +102,6 @@ impl BodyReader {
             stream,
             body,
             response: Some(response),
-            what: "the response body",
         }))
     }
 
@@ -171,7 +177,7 @@ impl BodyReader {
                 }
                 Err(StreamError::Closed) => self.finish_incoming(),
                 Err(StreamError::LastOperationFailed(e)) => {
-                    return Err(read_error(incoming.what, e));
+                    return Err(read_error(incoming.what(), e));
                 }
             }
         }
@@ -209,7 +215,7 @@ impl BodyReader {
                 }
                 Err(StreamError::LastOperationFailed(e)) => {
                     return Err(match out.check_write() {
-                        Ok(_) => read_error(incoming.what, e),
+                        Ok(_) => read_error(incoming.what(), e),
                         Err(error) => stream_error(error),
                     });
                 }

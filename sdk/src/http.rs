@@ -161,7 +161,7 @@ impl Request {
 
     /// The body as text, if it is valid UTF-8.
     pub fn text(&self) -> Option<&str> {
-        std::str::from_utf8(&self.body).ok()
+        crate::utf8(&self.body)
     }
 
     /// The body parsed as JSON.

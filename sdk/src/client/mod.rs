@@ -170,7 +170,7 @@ impl Response {
 
     /// The body as text, if it is valid UTF-8.
     pub fn text(&self) -> Option<&str> {
-        std::str::from_utf8(&self.body).ok()
+        crate::utf8(&self.body)
     }
 
     /// The body parsed as JSON.

@@ -228,9 +228,9 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        let total: usize = bufs.iter().map(|b| b.len()).sum();
+        let join = bufs.len() > 1 && bufs.iter().map(|b| b.len()).sum::<usize>() <= COALESCE_MAX;
         let this = &mut *self;
-        let p = if bufs.len() > 1 && total <= COALESCE_MAX {
+        let p = if join {
             this.joined.clear();
             this.joined.reserve_exact(COALESCE_MAX);
             for b in bufs {

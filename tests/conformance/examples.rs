@@ -182,4 +182,15 @@ async fn the_mirror_and_echo_examples_carry_bodies_byte_for_byte() {
     assert_eq!(echoed["path"], "/x?y=1");
     assert_eq!(echoed["body_len"], body.len());
     assert_eq!(echoed["body"], body[..64 * 1024]);
+    // Bytes that are not UTF-8 come back as U+FFFD, each in its place.
+    let r = srv
+        .send_typed(
+            "POST",
+            "/echo/",
+            "application/octet-stream",
+            b"ok\xff\xc3!".to_vec(),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["body"], "ok\u{fffd}\u{fffd}!");
 }

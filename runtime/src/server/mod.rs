@@ -43,8 +43,15 @@ use router::{Route, Router};
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Most headers a request may carry.
 const MAX_HEADERS: usize = 100;
-/// Most bytes of request head buffered per connection.
+/// The largest request head (request line and headers) served. hyper's parser buffers up to
+/// [`READ_BUF_BYTES`] of it; a parsed HTTP/1 head over this size is answered 431 by the
+/// pipeline (`headers::head_len`), and HTTP/2 sets it as the header list's limit.
 const MAX_HEAD_BYTES: usize = 64 * 1024;
+/// The most a connection reads from its socket at once, and so also the most of a request
+/// head hyper buffers before it answers 431 itself (`malformed` rewrites that answer). Its
+/// default, kept here: a read of 64 KiB took a 64 KiB upload in two reads, two body chunks
+/// and two writes back, and cost the mirror a third of its CPU per request (bench/README).
+const READ_BUF_BYTES: usize = 8192 + 4096 * 100;
 /// Most requests in flight at once on one HTTP/2 connection.
 const MAX_STREAMS: u32 = 100;
 
@@ -268,7 +275,7 @@ fn http_builder(idle: Duration) -> auto::Builder<TokioExecutor> {
         .keep_alive(true)
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
-        .max_buf_size(MAX_HEAD_BYTES.max(8192))
+        .max_buf_size(READ_BUF_BYTES)
         // A response's head and body are queued, not copied into one buffer: the socket
         // wrapper (`conn::Watched`) joins small ones into one `write` itself.
         .writev(true);

@@ -1,4 +1,5 @@
-//! One request through the front door, start to end: the upgrade check (S18), routing,
+//! One request through the front door, start to end: the upgrade check (S18), the head's size
+//! (an HTTP/1 head hyper parsed may be larger than the runtime serves), routing,
 //! the API-key check (SPEC §4), the rewrite for the Micro (client-IP headers, S17; prefix;
 //! hop-by-hop headers), the Micro call, and the access line, metrics and activity record.
 //!
@@ -13,7 +14,9 @@ use http::{Request, Response, Uri, header};
 use hyper::body::Incoming;
 
 use super::router::Target;
-use super::{FrontDoor, MAX_HEADERS, PerConnection, dashboard, endpoints, headers};
+use super::{
+    FrontDoor, MAX_HEAD_BYTES, MAX_HEADERS, PerConnection, dashboard, endpoints, headers, malformed,
+};
 use crate::keys;
 use crate::micro::Micro;
 use crate::micro::invoke::invoke;
@@ -39,7 +42,13 @@ pub(super) async fn handle(conn: &PerConnection, req: Request<Incoming>) -> Resp
         Ok(r) => (r, None),
         Err(e) => {
             tracing::warn!(micro = name, %method, path = &*path, status = e.kind.status().as_u16(), detail = e.detail.as_deref(), "{}", e.message);
-            (e.to_response::<bytes::Bytes>().map(full), Some(e))
+            let mut response = e.to_response::<bytes::Bytes>().map(full);
+            if e.kind == ErrorKind::HeadersTooLarge {
+                // As after hyper's own 431: the client learns not to send this head again here.
+                let close = header::HeaderValue::from_static("close");
+                response.headers_mut().insert(header::CONNECTION, close);
+            }
+            (response, Some(e))
         }
     };
     let took = started.elapsed();
@@ -92,6 +101,10 @@ async fn route<'a>(
             "protocol upgrades (websockets) are not supported: micros serve plain request/response http (S18)",
         );
         return (Err(e), None, false);
+    }
+    // hyper reads up to `READ_BUF_BYTES` of a head; HTTP/2 limits its header list itself.
+    if parts.version <= http::Version::HTTP_11 && headers::head_len(&parts) > MAX_HEAD_BYTES {
+        return (Err(malformed::head_too_large()), None, false);
     }
     req = Request::from_parts(parts, body);
     match door.router.route(path_and_query) {

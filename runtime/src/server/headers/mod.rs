@@ -304,6 +304,29 @@ pub fn wants_upgrade(req: &http::request::Parts) -> bool {
         .any(|token| token.eq_ignore_ascii_case("upgrade"))
 }
 
+/// The size in bytes of an HTTP/1 request head as it is written on the wire: the request
+/// line (`GET /path HTTP/1.1`), each header as `name: value`, each line and the head ending in
+/// CRLF. hyper has parsed it, so whitespace a client put around values is not counted.
+pub fn head_len(req: &http::request::Parts) -> usize {
+    let path = req.uri.path_and_query().map_or(0, |p| p.as_str().len());
+    let target = match (req.uri.scheme_str(), req.uri.authority()) {
+        // Absolute form: `http://host/path`.
+        (Some(scheme), Some(authority)) => {
+            scheme.len() + "://".len() + authority.as_str().len() + path
+        }
+        // Authority form (`CONNECT host:port`).
+        (None, Some(authority)) => authority.as_str().len(),
+        _ => path,
+    };
+    let line = req.method.as_str().len() + 1 + target + " HTTP/1.1\r\n".len();
+    let fields: usize = req
+        .headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + 2 + value.len() + 2)
+        .sum();
+    line + fields + 2
+}
+
 /// Sets `X-Forwarded-Prefix` to the Micro's route prefix (`/` for the primary; made once by the
 /// router), replacing any incoming value; `None` (a prefix that cannot be a header value)
 /// removes it.

@@ -531,3 +531,26 @@ fn loopback_host_names() {
         assert!(!names_loopback(host), "{host}");
     }
 }
+
+/// `head_len` counts the bytes of a head as written: checked against heads hyper would parse.
+#[test]
+fn head_len_is_the_size_of_the_head_on_the_wire() {
+    for raw in [
+        "GET / HTTP/1.1\r\n\r\n",
+        "POST /notes?limit=2 HTTP/1.1\r\nHost: example.com\r\nContent-Length: 5\r\n\r\n",
+        "GET http://example.com:8080/a/b?c HTTP/1.1\r\nHost: example.com\r\nX-A: 1\r\nX-A: 2\r\n\r\n",
+        "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n",
+        "OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n",
+    ] {
+        let mut lines = raw.trim_end().split("\r\n");
+        let mut start = lines.next().unwrap().split(' ');
+        let (method, target) = (start.next().unwrap(), start.next().unwrap());
+        let mut req = http::Request::builder().method(method).uri(target);
+        for line in lines {
+            let (name, value) = line.split_once(": ").unwrap();
+            req = req.header(name, value);
+        }
+        let (parts, ()) = req.body(()).unwrap().into_parts();
+        assert_eq!(head_len(&parts), raw.len(), "{raw:?}");
+    }
+}

@@ -2,12 +2,16 @@
 //!
 //! When hyper's HTTP/1 parser rejects a request head it answers by itself, with no service
 //! call and no hook: `400 Bad Request` (a bad request line, method, target or version, a bad
-//! header name or value, a bad `Content-Length`/`Transfer-Encoding`) or `431 Request Header
-//! Fields Too Large` (a head over [`MAX_HEAD_BYTES`] or with more than [`MAX_HEADERS`]
-//! headers), each an empty-bodied head, and then closes the connection. [`Answered`] wraps the
+//! header name or value, a bad `Content-Length`/`Transfer-Encoding`), `431 Request Header
+//! Fields Too Large` (more than [`MAX_HEADERS`] headers, or a head that outgrows the read
+//! buffer, [`READ_BUF_BYTES`](super::READ_BUF_BYTES)) or `414 URI Too Long` (a request target over 65534 bytes), each
+//! an empty-bodied head, and then closes the connection. [`Answered`] wraps the
 //! connection's socket and writes, in place of exactly that head, the runtime's JSON error
-//! built by the one helper (`transport::HttpError`): 400 `bad_request` or 431
-//! `headers_too_large`, with `connection: close` and hyper's own `date`.
+//! built by the one helper (`transport::HttpError`): 400 `bad_request`, or 431
+//! `headers_too_large` for both of the others (such a target makes the head larger than
+//! [`MAX_HEAD_BYTES`]), with `connection: close` and hyper's own `date`. A head hyper parsed
+//! that is over [`MAX_HEAD_BYTES`] is answered by the pipeline with the same error
+//! ([`head_too_large`]).
 //!
 //! Telling hyper's head from a Micro's, which it must never touch (a guest's own empty 400
 //! is byte for byte the same head): a write is looked at only while the connection is
@@ -24,15 +28,9 @@
 //! - HTTP/2 connections (the prior-knowledge preface was read): h2 answers a header list over
 //!   the limit with its own empty 431 in HPACK-encoded frames and other bad requests with a
 //!   stream or connection error, and its frames are never looked at;
-//! - `414 URI Too Long`: hyper's limit on a request target (65534 bytes) cannot be reached,
-//!   since such a request line already makes the head larger than [`MAX_HEAD_BYTES`] (431).
 //!
 //! Why here: hyper hands an unparsable head to no service and builds its answer as a bare head
 //! (`on_error` in its HTTP/1 role), with no option for a body, nor has hyper-util's builder.
-//! Raising hyper's size limits and checking the head's size in the service would turn only the
-//! 431 into the runtime's own (at a cost on every request, and with larger heads buffered per
-//! connection before the check), would leave hyper's 431 at the raised limit, and would do
-//! nothing for the 400; this one mechanism answers both.
 //!
 //! It must not parse requests, and must not hold back or change a byte written while the
 //! connection is not quiet or speaks HTTP/2.
@@ -53,21 +51,15 @@ use crate::transport::{ErrorKind, HttpError};
 /// What a client sends first on a prior-knowledge HTTP/2 connection (RFC 9113 §3.4).
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
-/// hyper's longest request target (`MAX_URI_LEN` in its HTTP/1 parser): a longer one is 414.
-const HYPER_MAX_URI: usize = 65_534;
-
-// `GET <target> HTTP/1.1\r\n` with a target over hyper's limit is over the head limit too, so
-// hyper's 414 is never sent (see the module doc).
-const _: () = assert!(MAX_HEAD_BYTES <= HYPER_MAX_URI + "GET  HTTP/1.1\r\n".len());
-
 /// The status lines hyper's automatic answers carry, after the version, and the kind of
 /// error each one becomes.
-const HYPER_ANSWERS: [(&[u8], ErrorKind); 2] = [
+const HYPER_ANSWERS: [(&[u8], ErrorKind); 3] = [
     (b"400 Bad Request\r\n", ErrorKind::BadRequest),
     (
         b"431 Request Header Fields Too Large\r\n",
         ErrorKind::HeadersTooLarge,
     ),
+    (b"414 URI Too Long\r\n", ErrorKind::HeadersTooLarge),
 ];
 
 /// The headers of hyper's automatic answer, up to its date's value: with `connection: close`,
@@ -190,17 +182,30 @@ fn hyper_answer(buf: &[u8]) -> Option<(&[u8], http::StatusCode, ErrorKind, &[u8]
     (end == b"\r\n\r\n" && date.ends_with(b" GMT")).then_some((version, kind.status(), *kind, date))
 }
 
-/// The runtime's JSON error of `kind` as an HTTP/1 response that closes the connection.
-fn json_answer(version: &[u8], kind: ErrorKind, date: &[u8]) -> Vec<u8> {
-    let message = match kind {
-        ErrorKind::HeadersTooLarge => format!(
+/// The error for a request head over the limits, whoever finds it: hyper's parser or the
+/// pipeline's size check.
+pub(super) fn head_too_large() -> HttpError {
+    HttpError::new(
+        ErrorKind::HeadersTooLarge,
+        None,
+        format!(
             "request head is over {MAX_HEAD_BYTES} bytes or has more than {MAX_HEADERS} headers"
         ),
-        _ => "malformed request: the request line, a header or the body framing \
-              (Content-Length, Transfer-Encoding) is not valid HTTP/1.1"
-            .to_string(),
+    )
+}
+
+/// The runtime's JSON error of `kind` as an HTTP/1 response that closes the connection.
+fn json_answer(version: &[u8], kind: ErrorKind, date: &[u8]) -> Vec<u8> {
+    let error = match kind {
+        ErrorKind::HeadersTooLarge => head_too_large(),
+        _ => HttpError::new(
+            kind,
+            None,
+            "malformed request: the request line, a header or the body framing \
+             (Content-Length, Transfer-Encoding) is not valid HTTP/1.1",
+        ),
     };
-    let response = HttpError::new(kind, None, message).to_response::<Bytes>();
+    let response = error.to_response::<Bytes>();
     let status = response.status();
     let body = response.body();
     let mut out = Vec::with_capacity(256 + body.len());

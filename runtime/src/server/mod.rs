@@ -48,9 +48,10 @@ const MAX_HEADERS: usize = 100;
 /// pipeline (`headers::head_len`), and HTTP/2 sets it as the header list's limit.
 const MAX_HEAD_BYTES: usize = 64 * 1024;
 /// The most a connection reads from its socket at once, and so also the most of a request
-/// head hyper buffers before it answers 431 itself (`malformed` rewrites that answer). Its
-/// default, kept here: a read of 64 KiB took a 64 KiB upload in two reads, two body chunks
-/// and two writes back, and cost the mirror a third of its CPU per request (bench/README).
+/// head hyper buffers before it answers 431 itself (`malformed` rewrites that answer). This is
+/// hyper's default. A cap of [`MAX_HEAD_BYTES`] split a 64 KiB upload and its head into two
+/// reads, two body chunks and two writes back: a third of the mirror's CPU per request
+/// (bench/README).
 const READ_BUF_BYTES: usize = 8192 + 4096 * 100;
 /// Most requests in flight at once on one HTTP/2 connection.
 const MAX_STREAMS: u32 = 100;

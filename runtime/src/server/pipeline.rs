@@ -44,7 +44,7 @@ pub(super) async fn handle(conn: &PerConnection, req: Request<Incoming>) -> Resp
             tracing::warn!(micro = name, %method, path = &*path, status = e.kind.status().as_u16(), detail = e.detail.as_deref(), "{}", e.message);
             let mut response = e.to_response::<bytes::Bytes>().map(full);
             if e.kind == ErrorKind::HeadersTooLarge {
-                // As after hyper's own 431: the client learns not to send this head again here.
+                // Closed, as hyper closes a connection after its own 431.
                 let close = header::HeaderValue::from_static("close");
                 response.headers_mut().insert(header::CONNECTION, close);
             }

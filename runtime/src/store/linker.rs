@@ -1,7 +1,7 @@
-//! Turning a Micro's component file into a linked `ProxyPre`: the app's one linker (WASI,
-//! the `/tmp` quota shadow, wasi:http, micro:space/sqlite, each reaching the store through its
-//! view) and the compile cache, used both at start (every Micro in parallel, with a progress
-//! line) and by `serve::watch` when a Micro reloads.
+//! Turning a Micro's component file into a linked `ProxyPre`: the app's one linker (WASI
+//! with its read shadow, the `/tmp` quota shadow, wasi:http, micro:space/sqlite, each reaching
+//! the store through its view) and the compile cache, used both at start (every Micro in
+//! parallel, with a progress line) and by `serve::watch` when a Micro reloads.
 //!
 //! Serves the lifecycle goals (SPEC §7: only the compiled component is held while asleep)
 //! and S15 (sqlite is linked for the components that import it). It must not build sources
@@ -42,6 +42,8 @@ impl Compiler {
     pub fn new(engine: &Engine, cache_dir: PathBuf) -> Result<Compiler> {
         let mut linker = Linker::<StoreData>::new(engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        // Reads lowered into guest memory from the stream's own bytes (see store::reads).
+        super::reads::add_to_linker(&mut linker, |d| &mut d.table)?;
         // S7: /tmp's byte quota, by shadowing wasi:filesystem/types (see sandbox::quota).
         crate::sandbox::quota::add_to_linker(&mut linker, super::tmp_fs)?;
         // Open-file caps on new sockets; S14 on name lookups (see sandbox::sockets).

@@ -1,5 +1,6 @@
 //! What one instance's `Store` holds (S3: every instance gets its own), the views each host
-//! interface borrows from it, and the app's one linker ([`linker`]).
+//! interface borrows from it, and the app's one linker ([`linker`], with the read shadow of
+//! [`reads`]).
 //!
 //! One concrete type, no trait towers: WASI and wasi:http get their `*View`s through their
 //! own traits; our hosts (`/tmp` quota, sockets, SQLite) get views made by the functions
@@ -8,6 +9,7 @@
 //! lives outside the store.
 
 pub mod linker;
+pub mod reads;
 
 use std::sync::Arc;
 

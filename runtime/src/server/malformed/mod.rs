@@ -5,13 +5,12 @@
 //! header name or value, a bad `Content-Length`/`Transfer-Encoding`), `431 Request Header
 //! Fields Too Large` (more than [`MAX_HEADERS`] headers, or a head that outgrows the read
 //! buffer, [`READ_BUF_BYTES`](super::READ_BUF_BYTES)) or `414 URI Too Long` (a request target
-//! over 65534 bytes), each an empty-bodied head, and then closes the connection. [`Answered`]
-//! wraps the
-//! connection's socket and writes, in place of exactly that head, the runtime's JSON error
-//! built by the one helper (`transport::HttpError`): 400 `bad_request`, or 431
-//! `headers_too_large` for both of the others (such a target makes the head larger than
-//! [`MAX_HEAD_BYTES`]), with `connection: close` and hyper's own `date`. A head hyper parsed
-//! that is over [`MAX_HEAD_BYTES`] is answered by the pipeline with the same error
+//! over 65534 bytes), each an empty-bodied head, and then closes the connection.
+//! [`Answered`] wraps the connection's socket and writes, in place of exactly that head, the
+//! runtime's JSON error built by the one helper (`transport::HttpError`): 400 `bad_request`,
+//! or 431 `headers_too_large` for both of the others (such a target makes the head larger
+//! than [`MAX_HEAD_BYTES`]), with `connection: close` and hyper's own `date`. A head hyper
+//! parsed that is over [`MAX_HEAD_BYTES`] is answered by the pipeline with the same error
 //! ([`head_too_large`]).
 //!
 //! Telling hyper's head from a Micro's, which it must never touch (a guest's own empty 400
